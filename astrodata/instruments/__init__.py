@@ -1,0 +1,1 @@
+"""Instrument classes for astrodata, registered by entry points."""

@@ -1,0 +1,1 @@
+"""gempy: library layer (stacking, selection, logging, helper CLIs, simulator)."""

@@ -1,0 +1,1 @@
+"""gempy .adlibrary package."""

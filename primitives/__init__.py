@@ -1,0 +1,1 @@
+"""Primitive classes per instrument, built from core mix-ins."""

@@ -1,0 +1,1 @@
+"""astroreduce reduction framework: recipe system (top layer)."""

@@ -1,0 +1,1 @@
+"""Recipe libraries: plain functions calling primitives."""
