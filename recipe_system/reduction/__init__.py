@@ -1,0 +1,1 @@
+"""The reduction controller (``Reduce``) and the ``reduce`` command-line parser."""

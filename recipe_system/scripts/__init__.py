@@ -1,0 +1,1 @@
+"""Command-line entry points of the recipe system (``reduce``, ``caldb``, ``demo``)."""

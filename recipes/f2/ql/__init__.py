@@ -1,0 +1,1 @@
+"""Flamingos-2 quicklook (ql) recipe libraries."""

@@ -1,0 +1,5 @@
+"""Flamingos-2 dark recipes (ql): the sq recipes."""
+
+from recipes.f2.sq.recipes_DARK import _default, makeProcessedDark, recipe_tags
+
+__all__ = ["_default", "makeProcessedDark", "recipe_tags"]

@@ -1,0 +1,10 @@
+"""Flamingos-2 imaging flat recipes (ql): the sq recipes."""
+
+from recipes.f2.sq.recipes_FLAT_IMAGE import (
+    _default,
+    makeProcessedBPM,
+    makeProcessedFlat,
+    recipe_tags,
+)
+
+__all__ = ["_default", "makeProcessedBPM", "makeProcessedFlat", "recipe_tags"]

@@ -1,0 +1,1 @@
+"""Flamingos-2 science-quality (sq) recipe libraries."""

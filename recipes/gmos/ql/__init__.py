@@ -1,0 +1,1 @@
+"""GMOS quicklook (ql) recipe libraries."""

@@ -1,0 +1,1 @@
+"""GMOS science-quality (sq) recipe libraries."""

@@ -1,0 +1,19 @@
+"""GMOS dark recipes (sq): combine raw darks into a processed dark."""
+
+recipe_tags = {"GMOS", "CAL", "DARK"}
+
+
+def makeProcessedDark(p):
+    """Overscan- and bias-correct, then stack raw darks into a processed dark (``_dark``)."""
+    p.prepare()
+    p.addDQ()
+    p.addVAR(read_noise=True)
+    p.overscanCorrect()
+    p.biasCorrect()
+    p.ADUToElectrons()
+    p.addVAR(poisson_noise=True)
+    p.stackDarks(reject_method="varclip")
+    p.storeProcessedDark()
+
+
+_default = makeProcessedDark

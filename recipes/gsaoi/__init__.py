@@ -1,0 +1,1 @@
+"""GSAOI recipe libraries (entry point ``gsaoi``), one sub-package per mode (sq, ql)."""

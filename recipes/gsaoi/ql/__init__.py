@@ -1,0 +1,1 @@
+"""GSAOI quicklook (ql) recipe libraries."""

@@ -1,0 +1,1 @@
+"""GSAOI science-quality (sq) recipe libraries."""

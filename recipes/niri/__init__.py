@@ -1,0 +1,1 @@
+"""NIRI recipe libraries (entry point ``niri``), one sub-package per mode (sq, ql)."""

@@ -1,0 +1,1 @@
+"""NIRI quicklook (ql) recipe libraries."""

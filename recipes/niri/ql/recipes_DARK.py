@@ -1,0 +1,5 @@
+"""NIRI dark recipes (ql): the sq recipes."""
+
+from recipes.niri.sq.recipes_DARK import _default, makeProcessedDark, recipe_tags
+
+__all__ = ["_default", "makeProcessedDark", "recipe_tags"]

@@ -1,0 +1,1 @@
+"""NIRI science-quality (sq) recipe libraries."""
