@@ -16,6 +16,7 @@ temporary name in the target directory and renamed over the target.
 from __future__ import annotations
 
 import contextlib
+import copy
 import gzip
 import logging
 import os
@@ -100,7 +101,8 @@ class FitsFile:
             try:
                 if self.compressed:
                     with gzip.open(self.path, "rb") as fh:
-                        self._buffer = np.frombuffer(fh.read(), dtype=np.uint8)
+                        # a bytearray keeps the decompressed pixels writable, like the map
+                        self._buffer = np.frombuffer(bytearray(fh.read()), dtype=np.uint8)
                 else:
                     self._buffer = np.memmap(self.path, dtype=np.uint8, mode="c")
             except (OSError, EOFError) as err:
@@ -184,7 +186,14 @@ class FitsLazyArray(LazyArray):
         return self
 
     def __deepcopy__(self, memo: dict) -> FitsLazyArray:
-        return self  # read-only view of a file: sharing it is safe
+        # Arrays loaded from one FitsFile are views of one copy-on-write mapping, so a
+        # copy must map the file again: changing its pixels must not change the original's.
+        file = memo.get(id(self.file))
+        if file is None:
+            file = copy.copy(self.file)
+            file._buffer = None
+            memo[id(self.file)] = file
+        return FitsLazyArray(file, self.info, self.force_dtype)
 
     def __repr__(self) -> str:
         return f"<FitsLazyArray {self.file.path}[{self.info.index}] {self.shape} {self.dtype}>"

@@ -576,7 +576,8 @@ class NDAstroData(NDData):
 
     def __deepcopy__(self, memo: dict) -> NDAstroData:
         def dup(value: Any) -> Any:
-            return value if isinstance(value, LazyArray) else copy_module.deepcopy(value, memo)
+            # lazy arrays copy cheaply (FitsLazyArray maps its file again, loading nothing)
+            return copy_module.deepcopy(value, memo)
 
         variance = self._lazy_variance
         if variance is None and self._uncertainty is not None:
