@@ -1,6 +1,7 @@
 """The Reduce class: seed-style API, single primitives, user recipes, crash files, HISTORY."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -172,16 +173,34 @@ def test_non_fits_input_is_refused_naming_the_file(workdir, darks, tmp_path):
         r.runr()
 
 
-def test_missing_primitive_in_the_default_recipe_is_reported(workdir, darks):
-    """Until the science primitives exist, the default dark recipe fails clearly."""
+def test_missing_primitive_in_a_recipe_is_reported(workdir, darks):
+    """A recipe naming a primitive the class lacks fails with the class and the name."""
+    recipe = workdir / "myrecipes.py"
+    recipe.write_text("def broken(p):\n    p.noSuchPrimitive()\n")
     r = Reduce()
     r.files = darks
-    try:
+    r.recipename = f"{recipe}.broken"
+    with pytest.raises(AttributeError, match="F2 has no primitive 'noSuchPrimitive'"):
         r.runr()
-    except AttributeError as exc:
-        assert "F2 has no primitive" in str(exc)
-    else:  # the science primitives have landed: a processed dark was written
-        assert r.output_filenames and r.output_filenames[0].endswith("_dark.fits")
+
+
+def test_default_dark_recipe_makes_a_processed_dark(workdir):
+    """The F2 dark recipe runs end to end on simulated darks and stores the product."""
+    import glob
+
+    import astrodata
+    from gempy.sim import make_dataset
+
+    raw = make_dataset("f2-tutorial", workdir / "raw", small=True)
+    darks = [f for f in sorted(glob.glob(str(raw / "S2013*.fits")))
+             if astrodata.open(f).exposure_time() == 120.0][:3]
+    r = Reduce()
+    r.files = darks
+    r.runr()
+    assert r.output_filenames == [os.path.basename(darks[0]).replace(".fits", "_dark.fits")]
+    product = astrodata.open(r.output_filenames[0])
+    assert {"DARK", "PROCESSED"} <= product.tags
+    assert (workdir / "calibrations" / "processed_dark" / r.output_filenames[0]).is_file()
 
 
 def test_plan_describes_without_running(workdir, darks):
