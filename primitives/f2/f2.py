@@ -68,3 +68,11 @@ class F2(Gemini, NearIR):
                                          max_electrons=properties.well_depth
                                          * properties.nonlinear_limit)
         return [correction] * len(ad)
+
+    def _adu_gains(self, ad: Any) -> list[float | None]:
+        """Gain of the data in ADU (for makeBPM): 4.44 / LNRS from the lookup table."""
+        gains = super()._adu_gains(ad)
+        properties = f2_lookup.ARRAY_PROPERTIES.get(ad.read_mode())
+        if properties is None:
+            return gains
+        return [g if g is not None else properties.gain / int(ad.read_mode()) for g in gains]

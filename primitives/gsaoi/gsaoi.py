@@ -100,7 +100,7 @@ class GSAOI(Gemini, NearIR):
 
         A pixel is bad where the normalized flat is below ``flat_lo_thresh``
         (0.5) or above ``flat_hi_thresh``, or where the stacked dark is above
-        its limit: ``dark_hi_thresh`` (electrons) with ``override_thresh``,
+        its limit: ``dark_hi_thresh`` (ADU) with ``override_thresh``,
         otherwise the dark's clipped median plus 5 robust standard deviations,
         per array (the arrays differ). Without darks (GSAOI needs none for
         its science) only the flat is used, with a warning.
@@ -142,3 +142,14 @@ class GSAOI(Gemini, NearIR):
             bad_masks.append(bad)
         return [self._write_bpm(flat, bad_masks, params["keep_unilluminated"],
                                 params["suffix"])]
+
+    def _adu_gains(self, ad: Any) -> list[float | None]:
+        """Gain of each array's data in ADU (for makeBPM), from the lookup table."""
+        speed = ad.read_speed_setting()
+        arrays = ad.array_name()
+        arrays = arrays if isinstance(arrays, list) else [arrays]
+        gains = []
+        for gain, name in zip(super()._adu_gains(ad), arrays, strict=True):
+            properties = gsaoi_lookup.ARRAY_PROPERTIES.get((speed, name))
+            gains.append(gain if gain is not None or properties is None else properties.gain)
+        return gains

@@ -10,7 +10,8 @@ class GSAOIImage(GSAOI, Image, Photometry):
 
     tagset = frozenset({"GEMINI", "GSAOI", "IMAGE"})
     param_defaults = {
-        "detectSources": {"detect_minarea": 20, "detect_thresh": 1.0, "phot_min_radius": 1.0,
-                          "back_size": 256, "back_filtersize": 5},
-        "resampleToCommonFrame": {"force_affine": False},
+        "detectSources": {"detect_minarea": 20, "detect_thresh": 1.0, "analysis_thresh": 1.0,
+                          "phot_min_radius": 1.0, "back_size": 256, "back_filtersize": 5},
+        "adjustWCSToReference": {"first_pass": 3.0, "order": 3, "max_iters": 5},
+        "resampleToCommonFrame": {"force_affine": False, "pixel_scale": 0.02, "pa": 0.0},
     }

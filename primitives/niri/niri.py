@@ -40,3 +40,7 @@ class NIRI(Gemini, NearIR):
             corrections.append(LinearityCorrection(1.0, coefficients.gamma, coefficients.eta,
                                                    max_electrons=coefficients.max_counts))
         return corrections
+
+    def _adu_gains(self, ad: Any) -> list[float | None]:
+        """Gain of the data in ADU (for makeBPM): 12.3 electrons/ADU."""
+        return [g if g is not None else niri_lookup.GAIN for g in super()._adu_gains(ad)]

@@ -10,5 +10,6 @@ class NIRIImage(NIRI, Image, Photometry):
 
     tagset = frozenset({"GEMINI", "NIRI", "IMAGE"})
     param_defaults = {
-        "detectSources": {"detect_minarea": 40, "detect_thresh": 1.5, "back_filtersize": 3},
+        "detectSources": {"detect_minarea": 40, "detect_thresh": 1.5, "analysis_thresh": 1.5,
+                          "back_filtersize": 3},
     }
