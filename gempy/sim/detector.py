@@ -236,9 +236,17 @@ def ir_readout(rng: np.random.Generator, electrons: np.ndarray, coadds: int,
     With ``summed_coadds`` False (GSAOI) the coadds are averaged.
     """
     per_coadd = electrons / np.float32(coadds) if coadds != 1 else electrons
-    raw = inverse_linearity(per_coadd, linearity) if linearity else per_coadd
     scale = coadds if summed_coadds else 1
-    saturated = raw >= np.float32(saturation_adu * gain / scale)
+    saturation_e = saturation_adu * gain / scale
+    if linearity:
+        # Charge far beyond the well would send the Newton inverse astray: such pixels
+        # saturate anyway, so cap them just above the saturation level first.
+        x = 1.05 * saturation_e
+        cap = x * (linearity[0] + x * (linearity[1] + x * linearity[2]))
+        raw = inverse_linearity(np.minimum(per_coadd, np.float32(cap)), linearity)
+    else:
+        raw = per_coadd
+    saturated = raw >= np.float32(saturation_e)
     # summed coadds add their read noise; averaged coadds divide it down
     noise_sigma = read_noise * (math.sqrt(coadds) if summed_coadds else 1.0 / math.sqrt(coadds))
     adu = rng.standard_normal(raw.shape, dtype=np.float32)
