@@ -36,7 +36,9 @@ types, with these deliberate differences:
   of each instrument (there is no processed imaging-standard rule there);
 * GMOS ``processed_dark`` ignores the nod-and-shuffle descriptors (imaging only).
 
-Instruments registered as plug-ins add their rules with :func:`register_rule`.
+Instruments registered as plug-ins provide their rules as plain data through the
+``astroreduce.calibration_rules`` entry-point group (:func:`load_plugin_rules`), or
+add them with :func:`register_rule`.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ __all__ = [
     "find_rule",
     "not_applicable_reason",
     "register_rule",
+    "load_plugin_rules",
+    "RULES_ENTRY_POINT",
 ]
 
 #: Order of the candidates that satisfy a rule (first key first).
@@ -230,11 +234,51 @@ def register_rule(rule: CalibrationRule, replace: bool = False) -> None:
     NOT_APPLICABLE.pop(key, None)
 
 
+#: Entry-point group through which plug-in instruments provide their rules as plain data:
+#: each entry point names an iterable of mappings with the fields of :class:`CalibrationRule`.
+RULES_ENTRY_POINT = "astroreduce.calibration_rules"
+_plugins_loaded = False
+
+
+def load_plugin_rules() -> None:
+    """Register the rules of every plug-in (entry points), once; built-in rules are kept.
+
+    A plug-in module needs no import of ``recipe_system``: it exposes data, e.g.
+    ``RULES = ({"instrument": "LMI", "caltype": "processed_flat", "match": ("filter_name",),
+    "window_days": 90},)``.
+    """
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=RULES_ENTRY_POINT):
+        try:
+            specs = entry.load()
+        except Exception as err:  # a broken plug-in must not break the built-in rules
+            import logging
+
+            logging.getLogger("recipe_system").warning(
+                "calibration rules of plug-in %r cannot be loaded: %s", entry.name, err)
+            continue
+        for spec in specs:
+            fields = {key: tuple(value) if isinstance(value, list) else value
+                      for key, value in dict(spec).items()}
+            rule = CalibrationRule(**fields)
+            if (rule.instrument, rule.caltype) not in RULES:
+                register_rule(rule)
+
+
 def find_rule(instrument: str | None, caltype: str) -> CalibrationRule | None:
     """The rule for an instrument family and calibration type, or None."""
     if instrument is None:
         return None
-    return RULES.get((instrument, caltype))
+    rule = RULES.get((instrument, caltype))
+    if rule is None and not _plugins_loaded:
+        load_plugin_rules()
+        rule = RULES.get((instrument, caltype))
+    return rule
 
 
 def not_applicable_reason(instrument: str | None, caltype: str,

@@ -23,8 +23,8 @@ is north up, east left. Header keywords: see
 telescope offsets (``RAOFFSET``... in the PHU) of the dithers.
 
 ``lmi-night`` (UT 2023-03-05): 7 biases, 5 dome flats in SDSS-R, 5 evening
-sky flats in SDSS-G (fading, dithered so that stars move), and 5 dithered
-60 s science frames in each of SDSS-R and SDSS-G.
+sky flats in SDSS-G (fading, dithered so that stars move), 5 dithered 60 s
+science frames in each of SDSS-R and SDSS-G, and 3 morning darks of 300 s.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class LMI(InstrumentModel):
     # -- physics --------------------------------------------------------
     def physics(self, index: int) -> ArrayPhysics:
         return ArrayPhysics(dark_current=0.0005, well_depth=100000.0, linearity=None, qe=1.0,
-                            response_rms=0.01, large_scale_rms=0.02, hot_fraction=3e-5,
+                            response_rms=0.01, large_scale_rms=0.02, hot_fraction=2e-4,
                             cold_fraction=5e-5, dead_fraction=2e-5, hot_dark=(1.0, 20.0),
                             dead_columns=1, dust_rings=4, cosmic_rate=1.5e-7,
                             cosmic_track=4.0, cosmic_energy=3000.0)
@@ -264,7 +264,7 @@ def _series(template: FrameSpec, start: datetime, count: int, overhead: float,
 
 
 def build_lmi_night(small: bool, rng: np.random.Generator) -> DatasetPlan:
-    """One LMI night: biases, r dome flats, g sky flats, dithered r and g science."""
+    """One LMI night: biases, r dome flats, g sky flats, dithered r and g science, darks."""
     lmi = LMI(small)
     program = "2023A-SIM01"
     target = (105.0, 30.0)
@@ -305,6 +305,9 @@ def build_lmi_night(small: bool, rng: np.random.Generator) -> DatasetPlan:
                           psf_fwhm=[round(1.1 * (1.0 + 0.05 * g), 3)
                                     for g in np.clip(rng.standard_normal(5), -2, 2)])
         start = frames[-1].ut_start + timedelta(seconds=300.0)
+    # morning darks, dome closed: dark current and hot pixels only
+    dark = replace(bias, role="dark", exptime=300.0, obstype="DARK", object_name="Dark")
+    frames += _series(dark, datetime(2023, 3, 5, 12, 40, 7), 3, 12.0)
     frames = _numbered(frames, 1)
     rows, cols = lmi.ccd_shape
     half = 0.5 * max(rows, cols) * lmi.pixel_scale + 2 * dither + 5.0
@@ -328,7 +331,7 @@ def build_lmi_night(small: bool, rng: np.random.Generator) -> DatasetPlan:
 
 DATASETS.setdefault("lmi-night", DatasetInfo(
     "lmi-night", "LMI",
-    "LDT/LMI 2x2 (plug-in): biases, r dome flats, g sky flats, dithered r/g science",
+    "LDT/LMI 2x2 (plug-in): biases, r dome flats, g sky flats, dithered r/g science, darks",
     build_lmi_night))
 
 

@@ -312,6 +312,8 @@ def test_rules_read_descriptors_that_frames_provide():
     samples = {"F2": build_frame("F2", T0), "GSAOI": build_frame("GSAOI", T0),
                "GMOS": build_frame("GMOS", T0), "NIRI": build_frame("NIRI", T0)}
     for (instrument, caltype), rule in RULES.items():
+        if instrument not in samples:  # a plug-in's rules (tested with the plug-in)
+            continue
         values = frame_values(samples[instrument], rule.descriptors)
         for name in rule.match + tuple(rule.tolerances):
             if name in ("data_section",) and instrument != "NIRI":

@@ -1,0 +1,1 @@
+"""LMI recipe libraries (entry point ``lmi``), one sub-package per mode (sq)."""

@@ -1,0 +1,1 @@
+"""LMI science-quality (sq) recipe libraries."""
