@@ -108,6 +108,15 @@ def utc_timestamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
+def _fitting_comment(value: str, comment: str) -> str:
+    """``comment`` cut so that the card holding the quoted ``value`` fits in 80 characters.
+
+    (astropy would otherwise truncate it with a warning on every write.)
+    """
+    room = 80 - 10 - max(20, len(value) + 2) - 3
+    return comment if len(comment) <= room else comment[:room]
+
+
 def mark_history(
     ad: Any, primname: str, keyword: str | None = None, comment: str | None = None
 ) -> str:
@@ -144,8 +153,9 @@ def mark_history(
             ) from None
     stamp = utc_timestamp()
     phu = ad.phu
-    phu[keyword] = (stamp, comment or f"UT time stamp for {primname}")
+    phu[keyword] = (stamp, _fitting_comment(stamp, comment or f"UT time stamp for {primname}"))
     for implied in IMPLIED_TIMESTAMPS.get(primname, ()):
-        phu[TIMESTAMP_KEYWORDS[implied]] = (stamp, f"UT time stamp for {implied}")
+        phu[TIMESTAMP_KEYWORDS[implied]] = (stamp, _fitting_comment(
+            stamp, f"UT time stamp for {implied}"))
     phu[LAST_MODIFICATION_KEYWORD] = (stamp, "UT last modification with astroreduce")
     return stamp
