@@ -1,0 +1,784 @@
+"""Compiled stacking kernels (numba): DQ class selection, rejection and combination per pixel.
+
+The entry point is :func:`stack_rows`, which combines a block of rows of N
+frames into output pixels. ``gempy.library.stacking`` is its only caller: it
+reads the inputs, checks the arguments and documents the behaviour.
+
+The frames are handed over as row addresses (one base address and one row
+stride in bytes per frame) rather than as one 3-D array, so that the kernel
+reads in-memory or memory-mapped frames where they are, without first copying
+N frames into a cube; only inputs that are not native float32 / uint16 with
+contiguous rows are copied into strip buffers by the caller, which keeps the
+arrays alive for the duration of the call.
+
+Work is done in tiles of one row by ``TILE`` columns. Every step loops over
+the frames outside and the tile's pixels inside, so the inner loops are
+branch-free and vectorise across pixels (SIMD across pixels rather than
+across frames, which is what makes order statistics cheap):
+
+1. load the tile of every frame, applying ``x*scale + zero`` and
+   ``v*scale**2``, and give every input a 64-bit key: its DQ badness class
+   (or "excluded" for non-finite data or a non-finite or negative variance)
+   in the top bits, then its value as order-preserving float32 bits, then
+   its frame number. Each pixel uses the inputs of its best class;
+2. when the operation or the rejection needs order statistics, sort every
+   pixel's keys at once with a Batcher odd-even merge network
+   (compare-exchange with min/max: no data-dependent branches) -- for a plain
+   median only its comparators that lead to the middle rows (a selection
+   network), when no input of the tile is excluded; the sorted
+   values are decoded from the keys (or, after scaling, looked up by frame
+   number and put in exact float64 order);
+3. rejection leaves, for each pixel, a contiguous range of its sorted inputs
+   (minmax: drop the ends; sigclip: iterate on the range; varclip, whose
+   survivors need not be contiguous, is done pixel by pixel and compacted);
+   the inputs kept are flagged back in frame order;
+4. combine (mean, wtmean, median, lmedian) with the output variance, the OR
+   of the DQ of the inputs used and the rejection count.
+
+Arithmetic is in float64. Scratch arrays are allocated once per chunk of
+tiles (a few times per thread), never per pixel.
+"""
+
+import math
+
+import numpy as np
+from llvmlite import binding as llvm_binding
+from llvmlite import ir
+from numba import carray, njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+OP_MEAN = 0
+OP_WTMEAN = 1
+OP_MEDIAN = 2
+OP_LMEDIAN = 3
+
+REJECT_NONE = 0
+REJECT_MINMAX = 1
+REJECT_SIGCLIP = 2
+REJECT_VARCLIP = 3
+
+# DQ bits (astrodata.DQ): bad_pixel 1, cosmic_ray 8, no_data 16, overlap 32,
+# unilluminated 64. non_linear (2) and saturated (4) do not lower the class.
+DQ_NO_DATA = 16
+
+# Key layout: class (3 bits) << 48 | value order (32 bits) << 16 | frame.
+MAX_FRAMES = 1 << 16
+_FRAME_BITS = MAX_FRAMES - 1
+_VALUE_SHIFT = 16
+_CLASS_SHIFT = 48
+_EXCLUDED = 7
+
+# Pixels per tile: a multiple of the SIMD width, small enough that the tiles
+# of a few hundred frames stay in L2.
+TILE = 64
+
+# Tiles ahead whose input rows are prefetched. Each tile reads a short run of
+# 2-3 rows of every frame; with tens of frames the hardware prefetchers lose
+# track of the streams, and the loads would wait for memory.
+_PREFETCH_TILES = 2
+_CACHE_LINE = 64
+# The intrinsic's name carries its pointer type: opaque "p0" since LLVM 15
+# (as numba 0.61+ uses it), typed "p0i8" before.
+_PREFETCH_INTRINSIC = (
+    "llvm.prefetch.p0" if llvm_binding.llvm_version_info[0] >= 15 else "llvm.prefetch.p0i8"
+)
+
+HALF_PI = 0.5 * math.pi
+
+# error_model="numpy": a float division by zero gives inf/nan instead of a
+# check and a raise, which would stop the loops from vectorising.
+_JIT = dict(cache=True, fastmath=False, error_model="numpy")
+
+
+@intrinsic
+def _float32_pointer(typingctx, address):
+    """Reinterpret an integer address as a float32 pointer (for numba.carray)."""
+    ptr_type = types.CPointer(types.float32)
+    sig = ptr_type(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(ptr_type))
+
+    return sig, codegen
+
+
+@intrinsic
+def _uint16_pointer(typingctx, address):
+    """Reinterpret an integer address as a uint16 pointer (for numba.carray)."""
+    ptr_type = types.CPointer(types.uint16)
+    sig = ptr_type(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(ptr_type))
+
+    return sig, codegen
+
+
+@intrinsic
+def _float32_bits(typingctx, value):
+    """The bit pattern of a float32 as an int32."""
+    sig = types.int32(types.float32)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int32))
+
+    return sig, codegen
+
+
+@intrinsic
+def _bits_float32(typingctx, bits):
+    """The float32 with the bit pattern of an int32."""
+    sig = types.float32(types.int32)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float32))
+
+    return sig, codegen
+
+
+@intrinsic
+def _prefetch(typingctx, address):
+    """Hint the CPU to bring the cache line at an integer address into the caches."""
+    sig = types.void(types.int64)
+
+    def codegen(context, builder, signature, args):
+        byte_ptr = ir.IntType(8).as_pointer()
+        function = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(ir.VoidType(), [byte_ptr] + [ir.IntType(32)] * 3),
+            _PREFETCH_INTRINSIC,
+        )
+        # read, high temporal locality, data cache
+        flags = [ir.Constant(ir.IntType(32), value) for value in (0, 3, 1)]
+        builder.call(function, [builder.inttoptr(args[0], byte_ptr)] + flags)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(inline="always", **_JIT)
+def _badness(m):
+    """Badness class of a DQ value: 0 (clean, non-linear or saturated) .. 5 (no_data)."""
+    return (
+        5 if m & 16 else 4 if m & 64 else 3 if m & 1 else 2 if m & 32 else 1 if m & 8 else 0
+    )
+
+
+@njit(inline="always", **_JIT)
+def _value_order(x):
+    """Unsigned 32-bit number ordered as float32(x) is."""
+    bits = np.int64(_float32_bits(np.float32(x)))
+    # Negative floats: the magnitude bits count the wrong way.
+    bits = bits ^ 0x7FFFFFFF if bits < 0 else bits
+    return bits + 0x80000000
+
+
+@njit(inline="always", **_JIT)
+def _key_value(key):
+    """The float32 value held in a key, as float64 (inverse of _value_order)."""
+    bits = ((key >> _VALUE_SHIFT) & 0xFFFFFFFF) - 0x80000000
+    bits = bits ^ 0x7FFFFFFF if bits < 0 else bits
+    return np.float64(_bits_float32(np.int32(bits)))
+
+
+@njit(**_JIT)
+def _prefetch_rows(addresses, strides, row, x0, width, itemsize):
+    """Prefetch the given row, columns [x0, x0 + width), of every frame."""
+    nbytes = width * itemsize
+    for i in range(addresses.shape[0]):
+        start = addresses[i] + row * strides[i] + x0 * itemsize
+        for offset in range(0, nbytes, _CACHE_LINE):
+            _prefetch(start + offset)
+
+
+@njit(**_JIT)
+def _load_tile(
+    data_addr, data_stride, var_addr, var_stride, mask_addr, mask_stride, row, x0, width,
+    nrows, ncols, has_var, has_mask, scale, zero, tile_x, tile_v, tile_m, keys, best,
+):
+    """Step 1: load one tile of every frame, make the keys, find each pixel's best class."""
+    nframes = data_addr.shape[0]
+    tiles_per_row = (ncols + TILE - 1) // TILE
+    ahead = x0 // TILE + _PREFETCH_TILES
+    ahead_row = row + ahead // tiles_per_row
+    if ahead_row < nrows:
+        ahead_x0 = (ahead % tiles_per_row) * TILE
+        ahead_width = min(TILE, ncols - ahead_x0)
+        _prefetch_rows(data_addr, data_stride, ahead_row, ahead_x0, ahead_width, 4)
+        if has_var:
+            _prefetch_rows(var_addr, var_stride, ahead_row, ahead_x0, ahead_width, 4)
+        if has_mask:
+            _prefetch_rows(mask_addr, mask_stride, ahead_row, ahead_x0, ahead_width, 2)
+    for p in range(width):
+        best[p] = _EXCLUDED
+    for i in range(nframes):
+        s = scale[i]
+        z = zero[i]
+        # keys[i] holds the class until the data loop makes the full key.
+        if has_mask:
+            mrow = carray(_uint16_pointer(mask_addr[i] + row * mask_stride[i]), ncols)
+            flags = 0
+            for p in range(width):
+                m = np.int32(mrow[x0 + p])
+                tile_m[i, p] = m
+                flags |= m
+            if flags == 0:
+                # Mostly the case: skip working out the classes.
+                for p in range(width):
+                    keys[i, p] = 0
+            else:
+                for p in range(width):
+                    keys[i, p] = _badness(tile_m[i, p])
+        else:
+            for p in range(width):
+                keys[i, p] = 0
+        if has_var:
+            s2 = s * s
+            vrow = carray(_float32_pointer(var_addr[i] + row * var_stride[i]), ncols)
+            for p in range(width):
+                v = np.float64(vrow[x0 + p])
+                tile_v[i, p] = v * s2
+                bad = 0 if ((v >= 0.0) & (v < np.inf)) else _EXCLUDED
+                keys[i, p] = max(keys[i, p], bad)
+        drow = carray(_float32_pointer(data_addr[i] + row * data_stride[i]), ncols)
+        for p in range(width):
+            x = np.float64(drow[x0 + p])
+            scaled = x * s + z
+            tile_x[i, p] = scaled
+            level = max(keys[i, p], 0 if math.isfinite(x) else _EXCLUDED)
+            keys[i, p] = (
+                (level << _CLASS_SHIFT) | (_value_order(scaled) << _VALUE_SHIFT) | i
+            )
+            best[p] = min(best[p], level)
+
+
+@njit(**_JIT)
+def _flag_best_class(keys, best, width, used, count):
+    """Flag (in frame order) and count the inputs of each pixel's best class."""
+    nframes = keys.shape[0]
+    for p in range(width):
+        count[p] = 0
+    for i in range(nframes):
+        for p in range(width):
+            ok = ((keys[i, p] >> _CLASS_SHIFT) == best[p]) & (best[p] != _EXCLUDED)
+            used[i, p] = ok
+            count[p] += 1 if ok else 0
+
+
+@njit(**_JIT)
+def _sort_tile(keys, sorted_keys, width, network_lo, network_hi):
+    """Step 2: sort a copy of every pixel's keys with the comparator network."""
+    nframes = keys.shape[0]
+    for i in range(nframes):
+        for p in range(width):
+            sorted_keys[i, p] = keys[i, p]
+    for k in range(network_lo.shape[0]):
+        a = network_lo[k]
+        b = network_hi[k]
+        for p in range(width):
+            ka = sorted_keys[a, p]
+            kb = sorted_keys[b, p]
+            sorted_keys[a, p] = min(ka, kb)
+            sorted_keys[b, p] = max(ka, kb)
+
+
+@njit(**_JIT)
+def _sorted_values(sorted_keys, width, count, tile_x, exact, sx):
+    """Values of each pixel in key order.
+
+    exact: every value is a float32 (no scaling), decoded from the key.
+    Otherwise the keys order by float32(value) and values equal in float32
+    may be out of float64 order: look the values up and finish with an
+    insertion pass (one compare each on sorted input), moving the keys along.
+    """
+    nframes = sorted_keys.shape[0]
+    if exact:
+        for j in range(nframes):
+            for p in range(width):
+                sx[j, p] = _key_value(sorted_keys[j, p])
+        return
+    last = nframes - 1
+    for j in range(nframes):
+        for p in range(width):
+            f = min(sorted_keys[j, p] & _FRAME_BITS, last)
+            sx[j, p] = tile_x[f, p]
+    for p in range(width):
+        for i in range(1, count[p]):
+            x = sx[i, p]
+            if sx[i - 1, p] <= x:
+                continue
+            key = sorted_keys[i, p]
+            j = i - 1
+            while j >= 0 and sx[j, p] > x:
+                sx[j + 1, p] = sx[j, p]
+                sorted_keys[j + 1, p] = sorted_keys[j, p]
+                j -= 1
+            sx[j + 1, p] = x
+            sorted_keys[j + 1, p] = key
+
+
+@njit(**_JIT)
+def _minmax_ranges(count, width, nframes, nlow, nhigh, lo, hi):
+    """Step 3, minmax: drop the nl lowest and nh highest, IRAF's nl = int(n*nlow/N + 0.001)."""
+    for p in range(width):
+        n = count[p]
+        nl = int(n * nlow / nframes + 0.001)
+        nh = int(n * nhigh / nframes + 0.001)
+        while nl + nh >= n and n > 0:
+            # Only reachable for very large N; always keep one value.
+            if nh > 0:
+                nh -= 1
+            else:
+                nl -= 1
+        lo[p] = nl
+        hi[p] = n - nh
+
+
+@njit(**_JIT)
+def _sorted_median(sx, lo, hi, p):
+    """Median of the sorted column p of sx over [lo, hi) (mean of the middle two if even)."""
+    n = hi - lo
+    k = lo + (n - 1) // 2
+    if n % 2 == 1:
+        return sx[k, p]
+    return 0.5 * (sx[k, p] + sx[k + 1, p])
+
+
+@njit(**_JIT)
+def _sigclip_column(sx, p, lo, hi, lsigma, hsigma, mclip, iterations):
+    """Up to ``iterations`` sigma-clipping iterations of the sorted column p over [lo, hi).
+
+    Returns the new (lo, hi); see :func:`_sigclip_ranges`.
+    """
+    for _ in range(iterations):
+        n = hi - lo
+        if n < 2:
+            break
+        total = 0.0
+        for j in range(lo, hi):
+            total += sx[j, p]
+        mean = total / n
+        ss = 0.0
+        for j in range(lo, hi):
+            d = sx[j, p] - mean
+            ss += d * d
+        std = math.sqrt(ss / n)
+        centre = _sorted_median(sx, lo, hi, p) if mclip else mean
+        lo_t = centre - lsigma * std
+        hi_t = centre + hsigma * std
+        new_lo = lo
+        while new_lo < hi and sx[new_lo, p] < lo_t:
+            new_lo += 1
+        new_hi = hi
+        while new_hi > new_lo and sx[new_hi - 1, p] > hi_t:
+            new_hi -= 1
+        if new_hi == new_lo or (new_lo == lo and new_hi == hi):
+            break
+        lo = new_lo
+        hi = new_hi
+    return lo, hi
+
+
+@njit(**_JIT)
+def _sigclip_ranges(
+    sx, width, lsigma, hsigma, mclip, max_iters, lo, hi, low, high, median, s1, s2,
+):
+    """Step 3, sigclip: iterative clipping of the sorted columns [lo, hi).
+
+    Centre: median (mclip) or mean of the survivors; width: their population
+    standard deviation; values outside [centre - lsigma*std, centre +
+    hsigma*std] are rejected, cumulatively, until nothing changes or max_iters
+    iterations. On sorted values the survivors stay a contiguous range
+    [lo, hi). An iteration that would reject every remaining value is not
+    applied.
+
+    The first iteration runs on the whole tile at once: each column's
+    lowest, middle and highest values are read directly, and one vectorised
+    pass gives mean and variance (summed about the median, so without
+    cancellation). Only the pixels whose lowest or highest value falls
+    outside the limits go on, one by one. low, high, median, s1, s2 are
+    scratch arrays of the tile width.
+    """
+    if max_iters < 1:
+        return
+    nframes = sx.shape[0]
+    same_range = True
+    for p in range(width):
+        same_range &= (lo[p] == lo[0]) & (hi[p] == hi[0])
+    for p in range(width):
+        # Direct picks (O(1) a pixel); rows past a pixel's count hold junk
+        # that only pixels with fewer than two values read, and ignore.
+        first = lo[p]
+        last = max(hi[p] - 1, first)
+        middle = first + (last - first) // 2
+        low[p] = sx[first, p]
+        high[p] = sx[last, p]
+        median[p] = sx[middle, p]
+        s1[p] = sx[min(middle + 1, last), p]
+    for p in range(width):
+        n = hi[p] - lo[p]
+        median[p] = median[p] if n % 2 == 1 else 0.5 * (median[p] + s1[p])
+        s1[p] = 0.0
+        s2[p] = 0.0
+    if same_range:
+        for j in range(lo[0], hi[0]):
+            for p in range(width):
+                d = sx[j, p] - median[p]
+                s1[p] += d
+                s2[p] += d * d
+    else:
+        for j in range(nframes):
+            for p in range(width):
+                inside = (j >= lo[p]) & (j < hi[p])
+                d = sx[j, p] - median[p]
+                s1[p] += d if inside else 0.0
+                s2[p] += d * d if inside else 0.0
+    for p in range(width):
+        n = hi[p] - lo[p]
+        mean_offset = s1[p] / n
+        std = math.sqrt(max(s2[p] / n - mean_offset * mean_offset, 0.0))
+        centre = median[p] if mclip else median[p] + mean_offset
+        # Whether the lowest or the highest value is out (a rare branch).
+        s1[p] = 1.0 if (
+            (n > 1) & ((low[p] < centre - lsigma * std) | (high[p] > centre + hsigma * std))
+        ) else 0.0
+    for p in range(width):
+        if s1[p] != 0.0:
+            lo[p], hi[p] = _sigclip_column(sx, p, lo[p], hi[p], lsigma, hsigma, mclip, max_iters)
+
+
+@njit(**_JIT)
+def _varclip_column(sx, sorted_keys, tile_v, p, n, keep, lsigma, hsigma, mclip, max_iters):
+    """Step 3, varclip, for one pixel: clip each value against its own sqrt(variance).
+
+    Works on the sorted column p (n values); the kept values (and their
+    keys) are compacted, in order, to the top of the column. Returns the
+    number kept. Cumulative; an iteration that would reject every remaining
+    value is not applied.
+    """
+    for i in range(n):
+        keep[i] = True
+    m = n
+    it = 0
+    while it < max_iters and m > 1:
+        if mclip:
+            # Median of the kept values, walking the sorted column.
+            k = (m - 1) // 2
+            seen = 0
+            lower = 0.0
+            upper = 0.0
+            for i in range(n):
+                if keep[i]:
+                    if seen == k:
+                        lower = sx[i, p]
+                    elif seen == k + 1:
+                        upper = sx[i, p]
+                        break
+                    seen += 1
+            centre = lower if m % 2 == 1 else 0.5 * (lower + upper)
+        else:
+            total = 0.0
+            for i in range(n):
+                if keep[i]:
+                    total += sx[i, p]
+            centre = total / m
+        rejected = 0
+        for i in range(n):
+            if keep[i]:
+                sigma = math.sqrt(tile_v[sorted_keys[i, p] & _FRAME_BITS, p])
+                d = sx[i, p] - centre
+                if d > hsigma * sigma or -d > lsigma * sigma:
+                    rejected += 1
+        if rejected == 0 or rejected == m:
+            break
+        for i in range(n):
+            if keep[i]:
+                sigma = math.sqrt(tile_v[sorted_keys[i, p] & _FRAME_BITS, p])
+                d = sx[i, p] - centre
+                if d > hsigma * sigma or -d > lsigma * sigma:
+                    keep[i] = False
+        m -= rejected
+        it += 1
+    if m < n:
+        j = 0
+        for i in range(n):
+            if keep[i]:
+                sx[j, p] = sx[i, p]
+                sorted_keys[j, p] = sorted_keys[i, p]
+                j += 1
+    return m
+
+
+@njit(**_JIT)
+def _flag_kept(keys, sorted_keys, lo, hi, width, by_key_range, used, key_lo, key_hi):
+    """Flag in frame order the inputs in the sorted range [lo, hi) of each pixel.
+
+    If by_key_range, the sorted keys are in key order and the range is the
+    key interval [sorted_keys[lo], sorted_keys[hi - 1]] (keys are unique):
+    a vectorised comparison. Otherwise the frames are looked up one by one.
+    """
+    nframes = keys.shape[0]
+    if by_key_range:
+        for p in range(width):
+            if hi[p] > lo[p]:
+                key_lo[p] = sorted_keys[lo[p], p]
+                key_hi[p] = sorted_keys[hi[p] - 1, p]
+            else:
+                key_lo[p] = 1
+                key_hi[p] = 0
+        for i in range(nframes):
+            for p in range(width):
+                key = keys[i, p]
+                used[i, p] = (key >= key_lo[p]) & (key <= key_hi[p])
+        return
+    for i in range(nframes):
+        for p in range(width):
+            used[i, p] = False
+    for p in range(width):
+        for j in range(lo[p], hi[p]):
+            used[sorted_keys[j, p] & _FRAME_BITS, p] = True
+
+
+@njit(**_JIT)
+def _noiseless_mean(tile_x, tile_v, used, p, nframes):
+    """Mean of the used inputs of pixel p that have zero variance."""
+    nzero = 0
+    zsum = 0.0
+    for j in range(nframes):
+        if used[j, p] and tile_v[j, p] == 0.0:
+            nzero += 1
+            zsum += tile_x[j, p]
+    return zsum / nzero
+
+
+@njit(**_JIT)
+def _combine_tile(
+    tile_x, tile_v, tile_m, used, count, sx, sorted_keys, lo, width, nframes, has_var,
+    operation, xsum, vsum, dq, nused, acc1, acc2, acc3, value, variance, frame_k,
+    out_data, out_var, out_mask, out_rej, y, x0,
+):
+    """Step 4: combine the inputs flagged in ``used`` (frame order) and write the outputs.
+
+    nused[p] is the number of inputs flagged for pixel p. For the median
+    operations, they are also the sorted range of sx / sorted_keys starting
+    at lo[p]. Every loop runs over the whole tile; the few noiseless wtmean
+    pixels are redone one by one. xsum, vsum, dq, acc1-3, value, variance,
+    and frame_k are scratch arrays of the tile width.
+    """
+    for p in range(width):
+        xsum[p] = 0.0
+        vsum[p] = 0.0
+        dq[p] = 0
+        acc1[p] = 0.0
+        acc2[p] = 0.0
+        acc3[p] = 0.0
+    for j in range(nframes):
+        for p in range(width):
+            inside = used[j, p]
+            x = tile_x[j, p]
+            v = tile_v[j, p]
+            m = tile_m[j, p]
+            xsum[p] += x if inside else 0.0
+            vsum[p] += v if inside else 0.0
+            dq[p] |= m if inside else 0
+
+    # Variance of the mean: from the input variances, or from the scatter.
+    if has_var:
+        for p in range(width):
+            n = nused[p]
+            variance[p] = vsum[p] / (n * n)
+    else:
+        for p in range(width):
+            acc2[p] = xsum[p] / nused[p]
+        for j in range(nframes):
+            for p in range(width):
+                d = tile_x[j, p] - acc2[p]
+                acc1[p] += d * d if used[j, p] else 0.0
+        for p in range(width):
+            n = nused[p]
+            variance[p] = acc1[p] / (n * (n - 1.0)) if n > 1 else 0.0
+
+    if operation == OP_MEAN or (operation == OP_WTMEAN and not has_var):
+        for p in range(width):
+            value[p] = xsum[p] / nused[p]
+    elif operation == OP_WTMEAN:
+        # acc1 = sum(x/v) and acc2 = sum(1/v) over v > 0; acc3 counts the
+        # noiseless inputs (v == 0).
+        for p in range(width):
+            acc1[p] = 0.0
+            acc2[p] = 0.0
+        for j in range(nframes):
+            for p in range(width):
+                inside = used[j, p]
+                v = tile_v[j, p]
+                x = tile_x[j, p]
+                weighted = inside & (v > 0.0)
+                inv = 1.0 / v if weighted else 0.0
+                acc1[p] += x * inv if weighted else 0.0
+                acc2[p] += inv
+                acc3[p] += 1.0 if (inside & (v == 0.0)) else 0.0
+        for p in range(width):
+            single = nused[p] == 1
+            value[p] = xsum[p] if single else acc1[p] / acc2[p]
+            variance[p] = vsum[p] if single else 1.0 / acc2[p]
+        for p in range(width):
+            if acc3[p] > 0.0 and nused[p] > 1:
+                # A noiseless input has infinite weight: the limit of the
+                # weighted mean is the mean of the noiseless inputs.
+                value[p] = _noiseless_mean(tile_x, tile_v, used, p, nframes)
+                variance[p] = 0.0
+    else:
+        # Median: rows k (and k + 1 for an even count) of the sorted range.
+        last = nframes - 1
+        for p in range(width):
+            k = min(max(lo[p] + (nused[p] - 1) // 2, 0), last)
+            acc1[p] = sx[k, p]
+            acc2[p] = sx[min(k + 1, last), p]
+            frame_k[p] = sorted_keys[k, p] & _FRAME_BITS
+        lower_median = operation == OP_LMEDIAN
+        for p in range(width):
+            even = nused[p] % 2 == 0
+            value[p] = 0.5 * (acc1[p] + acc2[p]) if (even and not lower_median) else acc1[p]
+            variance[p] *= HALF_PI
+        if has_var:
+            # Odd count with nothing excluded: the variance of the median input.
+            for p in range(width):
+                n = nused[p]
+                chosen = (n == nframes) & (n % 2 == 1)
+                variance[p] = tile_v[min(frame_k[p], last), p] if chosen else variance[p]
+
+    for p in range(width):
+        empty = count[p] == 0
+        out_data[y, x0 + p] = 0.0 if empty else value[p]
+        out_var[y, x0 + p] = 0.0 if empty else variance[p]
+        out_mask[y, x0 + p] = DQ_NO_DATA if empty else dq[p]
+        out_rej[y, x0 + p] = count[p] - nused[p]
+
+
+@njit(parallel=True, nogil=True, **_JIT)
+def stack_rows(
+    data_addr, data_stride, var_addr, var_stride, mask_addr, mask_stride,
+    nrows, ncols, has_var, has_mask, scale, zero, operation, reject,
+    lsigma, hsigma, mclip, max_iters, nlow, nhigh,
+    network_lo, network_hi, median_lo, median_hi, exact,
+    out_data, out_var, out_mask, out_rej, nchunks,
+):
+    """Stack nrows rows of N frames (N < MAX_FRAMES).
+
+    Parameters
+    ----------
+    data_addr, data_stride : int64 arrays (N,)
+        Address of the first row of each frame's float32 data, and the byte
+        stride between rows (pixels within a row must be contiguous).
+    var_addr, var_stride : int64 arrays (N,)
+        The same for the float32 variances; ignored unless has_var.
+    mask_addr, mask_stride : int64 arrays (N,)
+        The same for the uint16 DQ; ignored unless has_mask.
+    nrows, ncols : int
+    has_var, has_mask : bool
+    scale, zero : float64 arrays (N,)
+        Applied as ``data*scale + zero`` and ``var*scale**2``.
+    operation : int
+        OP_MEAN, OP_WTMEAN, OP_MEDIAN or OP_LMEDIAN.
+    reject : int
+        REJECT_NONE, REJECT_MINMAX, REJECT_SIGCLIP or REJECT_VARCLIP.
+    lsigma, hsigma : float
+    mclip : bool
+    max_iters, nlow, nhigh : int
+    network_lo, network_hi : int64 arrays
+        Compare-exchange pairs (lo < hi) of a sorting network for N inputs.
+    median_lo, median_hi : int64 arrays
+        The same for a selection network: only rows (N-1)//2 and N//2 come
+        out right (used by the median operations when no input is excluded
+        and nothing is rejected).
+    exact : bool
+        True if every scaled value is exactly a float32 (no scale or zero),
+        so that the sort keys hold the values exactly.
+    out_data, out_var : float32 arrays (nrows, ncols)
+    out_mask : uint16 array (nrows, ncols)
+    out_rej : int16 array (nrows, ncols)
+    nchunks : int
+        Number of chunks of tiles shared out among the threads.
+    """
+    nframes = data_addr.shape[0]
+    needs_order = reject != REJECT_NONE or operation == OP_MEDIAN or operation == OP_LMEDIAN
+    tiles_per_row = (ncols + TILE - 1) // TILE
+    ntiles = nrows * tiles_per_row
+    nchunks = max(1, min(ntiles, nchunks))
+    per_chunk = (ntiles + nchunks - 1) // nchunks
+    for c in prange(nchunks):
+        tile_x = np.zeros((nframes, TILE), dtype=np.float64)
+        tile_v = np.zeros((nframes, TILE), dtype=np.float64)
+        tile_m = np.zeros((nframes, TILE), dtype=np.int32)
+        keys = np.empty((nframes, TILE), dtype=np.int64)
+        sorted_keys = np.empty((nframes, TILE), dtype=np.int64)
+        used = np.empty((nframes, TILE), dtype=np.bool_)
+        sx = np.zeros((nframes, TILE), dtype=np.float64)
+        best = np.empty(TILE, dtype=np.int64)
+        count = np.empty(TILE, dtype=np.int64)
+        lo = np.zeros(TILE, dtype=np.int64)
+        hi = np.zeros(TILE, dtype=np.int64)
+        nused = np.empty(TILE, dtype=np.int64)
+        key_lo = np.empty(TILE, dtype=np.int64)
+        key_hi = np.empty(TILE, dtype=np.int64)
+        dq = np.empty(TILE, dtype=np.int32)
+        xsum = np.empty(TILE, dtype=np.float64)
+        vsum = np.empty(TILE, dtype=np.float64)
+        acc1 = np.empty(TILE, dtype=np.float64)
+        acc2 = np.empty(TILE, dtype=np.float64)
+        acc3 = np.empty(TILE, dtype=np.float64)
+        acc4 = np.empty(TILE, dtype=np.float64)
+        acc5 = np.empty(TILE, dtype=np.float64)
+        keep = np.empty(nframes, dtype=np.bool_)
+        for t in range(c * per_chunk, min(ntiles, (c + 1) * per_chunk)):
+            row = t // tiles_per_row
+            x0 = (t % tiles_per_row) * TILE
+            width = min(TILE, ncols - x0)
+            _load_tile(
+                data_addr, data_stride, var_addr, var_stride, mask_addr, mask_stride, row, x0,
+                width, nrows, ncols, has_var, has_mask, scale, zero, tile_x, tile_v, tile_m, keys,
+                best,
+            )
+            _flag_best_class(keys, best, width, used, count)
+            for p in range(width):
+                nused[p] = count[p]
+            if needs_order:
+                complete = True
+                for p in range(width):
+                    complete &= count[p] == nframes
+                if reject == REJECT_NONE and complete:
+                    # Only the middle rows are read: the selection network.
+                    _sort_tile(keys, sorted_keys, width, median_lo, median_hi)
+                else:
+                    _sort_tile(keys, sorted_keys, width, network_lo, network_hi)
+                _sorted_values(sorted_keys, width, count, tile_x, exact, sx)
+                for p in range(width):
+                    lo[p] = 0
+                    hi[p] = count[p]
+                if reject == REJECT_MINMAX:
+                    _minmax_ranges(count, width, nframes, nlow, nhigh, lo, hi)
+                elif reject == REJECT_SIGCLIP:
+                    _sigclip_ranges(
+                        sx, width, lsigma, hsigma, mclip, max_iters, lo, hi,
+                        acc1, acc2, acc3, acc4, acc5,
+                    )
+                elif reject == REJECT_VARCLIP:
+                    for p in range(width):
+                        if count[p] > 1:
+                            hi[p] = _varclip_column(
+                                sx, sorted_keys, tile_v, p, count[p], keep, lsigma, hsigma,
+                                mclip, max_iters,
+                            )
+                for p in range(width):
+                    nused[p] = hi[p] - lo[p]
+                if reject != REJECT_NONE:
+                    _flag_kept(
+                        keys, sorted_keys, lo, hi, width,
+                        exact and reject != REJECT_VARCLIP, used, key_lo, key_hi,
+                    )
+            _combine_tile(
+                tile_x, tile_v, tile_m, used, count, sx, sorted_keys, lo, width, nframes,
+                has_var, operation, xsum, vsum, dq, nused, acc1, acc2, acc3, acc4, acc5,
+                key_lo, out_data, out_var, out_mask, out_rej, row, x0,
+            )
