@@ -791,7 +791,11 @@ def _mark_header_clean(header: fits.Header) -> None:
         return
     try:
         for card in header._cards:
-            card._modified = False
+            if card._modified:
+                # astropy re-renders a card's cached image only while the card is
+                # flagged modified: render it now, or a later write emits the old value
+                card.image  # noqa: B018
+                card._modified = False
         header._modified = False
     except AttributeError:
         pass
