@@ -10,6 +10,7 @@ stops it at the end, so ``python -m pytest`` alone runs the whole suite.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import subprocess
 from pathlib import Path
@@ -49,3 +50,22 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     data = _started.get("ASTROREDUCE_TEST_PG_DATA")
     if data:
         subprocess.run(["bash", str(_SCRIPT), "--stop", data], capture_output=True, timeout=120)
+
+
+_OUR_LOGGERS = ("astrodata", "gempy", "primitives", "recipe_system")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_logging():
+    """Undo any logging configuration a test made (``logutils.config(mode='quiet')`` raises
+    the root level), so that later tests' ``caplog`` still sees every record."""
+    root = logging.getLogger()
+    levels = {name: logging.getLogger(name).level for name in _OUR_LOGGERS}
+    root_level = root.level
+    yield
+    from gempy.utils import logutils
+
+    logutils.reset()
+    root.setLevel(root_level)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)

@@ -547,7 +547,7 @@ def stack(
                 int(nlow), int(nhigh), network_lo, network_hi, median_lo, median_hi,
                 bool(exact),
                 out_data[y0:y1], out_var[y0:y1], out_mask[y0:y1], out_rej[y0:y1],
-                int(nchunks),
+                int(kernels.tile_width(nframes)), int(nchunks),
             )
             for rows in row_sources:
                 rows.release(y0, y1)
