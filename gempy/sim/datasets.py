@@ -9,7 +9,7 @@ and recorded in the truth.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -323,7 +323,7 @@ def _gmos_plan(small: bool, rng: np.random.Generator, detector, binning, roi,
     level = 2500.0
     for b in bands:
         template = FrameSpec(
-            filename="", role="twilight", site=site, ut_start=ut, exptime=5.0 if b == "r" else 8.0,
+            filename="", role="twilight", site=site, ut_start=ut, exptime=_TWILIGHT_EXPTIME[b],
             obstype="OBJECT", obsclass="dayCal", object_name="Twilight", program_id=cal,
             observation_id=f"{cal}-{2 + bands.index(b)}", pointing="sidereal",
             target=twilight_target, pa=0.0, filters=filters[b], filter_band=b, config=config,
@@ -356,6 +356,11 @@ def _gmos_plan(small: bool, rng: np.random.Generator, detector, binning, roi,
                            psf_fwhm=_varied(rng, 0.7 if b == "r" else 0.65, 0.05, n_science))
         number += n_science
         ut = frames[-1].ut_start + (frames[-1].ut_start - frames[-2].ut_start)
+    # the emission lines (and so the fringes) vary against the continuum from frame to frame;
+    # drawn last so that adding a band leaves the other bands' frames as they were
+    science = [i for i, f in enumerate(frames) if f.role == "science"]
+    for i, scale in zip(science, _varied(rng, 1.0, 0.08, len(science)), strict=True):
+        frames[i] = replace(frames[i], fringe_scale=scale)
     rows, cols = gmos.ccd_shape
     half = 0.5 * (3 * cols + 2 * detector.gap) * gmos.pixel_scale + step + 2.0
     scale = (cols / detector.ccd_shape[1]) * (rows / detector.ccd_shape[0])
@@ -369,9 +374,18 @@ def _gmos_plan(small: bool, rng: np.random.Generator, detector, binning, roi,
     notes = {"binning": f"{binning[0]}x{binning[1]}", "roi": roi,
              "detector": detector.detector,
              "twilight": "evening twilight, sky fading by 28 percent per frame",
-             "gains": "slow read, low gain; per-amplifier gains/read noise as in the "
-                      "extension GAIN/RDNOISE keywords and the truth"}
+             "gains": "slow read, low gain; per-amplifier gain, read noise, bias level and "
+                      "full well from astrodata.instruments.gmos.lookup for the frame's date "
+                      "(also in the extension GAIN/RDNOISE keywords and the truth)",
+             "fringes": {b: detector.fringe_fractions[b] for b in bands
+                         if b in detector.fringe_fractions} or None,
+             "illumination": "imaging field of astrodata.instruments.gmos.lookup.imaging_field "
+                             "(truth_bpm bit 64 = the GMOS illumination mask)"}
     return DatasetPlan(gmos, frames, fields, zps, notes)
+
+
+#: Twilight exposure per band (s): longer in the redder bands, taken later as the sky fades.
+_TWILIGHT_EXPTIME = {"g": 5.0, "r": 5.0, "i": 8.0, "z": 40.0}
 
 
 def _lst_deg(site, ut) -> float:
@@ -379,8 +393,11 @@ def _lst_deg(site, ut) -> float:
 
 
 def build_gmos_imaging(small: bool, rng: np.random.Generator) -> DatasetPlan:
-    """GMOS-S Hamamatsu 2x2: biases, r and i twilight flats, dithered r and i science."""
-    return _gmos_plan(small, rng, GMOS_S_HAMAMATSU, (2, 2), "full", ("r", "i"), 5, 5, 5)
+    """GMOS-S Hamamatsu 2x2: biases, r, i and z twilight flats, dithered r, i and z science.
+
+    The z frames fringe (fringeCorrect's case on Hamamatsu); r and i do not.
+    """
+    return _gmos_plan(small, rng, GMOS_S_HAMAMATSU, (2, 2), "full", ("r", "i", "z"), 5, 5, 5)
 
 
 def build_gmos_imaging_1x1(small: bool, rng: np.random.Generator) -> DatasetPlan:
@@ -394,7 +411,10 @@ def build_gmos_imaging_ccd2(small: bool, rng: np.random.Generator) -> DatasetPla
 
 
 def build_gmos_n_e2v(small: bool, rng: np.random.Generator) -> DatasetPlan:
-    """GMOS-N e2vDD (6 amplifiers) 2x2: biases, r and i twilights, dithered science."""
+    """GMOS-N e2vDD (6 amplifiers) 2x2: biases, r and i twilights, dithered science.
+
+    The i science frames fringe (the e2vDD CCDs fringe from i band on).
+    """
     return _gmos_plan(small, rng, GMOS_N_E2V, (2, 2), "full", ("r", "i"), 5, 5, 5)
 
 
@@ -416,7 +436,8 @@ _register(DatasetInfo("niri-imaging", "NIRI",
                       "NIRI f/6 K(prime): dithered science, darks, 1 s darks for a BPM, "
                       "GCAL lamp-on/off flats", build_niri_imaging))
 _register(DatasetInfo("gmos-imaging", "GMOS-S",
-                      "GMOS-S Hamamatsu 2x2: biases, r/i twilight flats, dithered r/i science",
+                      "GMOS-S Hamamatsu 2x2: biases, r/i/z twilight flats, dithered r/i/z "
+                      "science (z fringes)",
                       build_gmos_imaging))
 _register(DatasetInfo("gmos-imaging-1x1", "GMOS-S",
                       "GMOS-S Hamamatsu unbinned: biases, r twilights, r science",
@@ -425,5 +446,6 @@ _register(DatasetInfo("gmos-imaging-ccd2", "GMOS-S",
                       "GMOS-S Hamamatsu 2x2 CCD2 region of interest (4 amplifiers), r band",
                       build_gmos_imaging_ccd2))
 _register(DatasetInfo("gmos-n-e2v", "GMOS-N",
-                      "GMOS-N e2vDD 2x2 (6 amplifiers): biases, r/i twilights, r/i science",
+                      "GMOS-N e2vDD 2x2 (6 amplifiers): biases, r/i twilights, r/i science "
+                      "(i fringes)",
                       build_gmos_n_e2v))

@@ -1,4 +1,4 @@
-"""Simulate one raw exposure: sky, sources, flat, dark, noise, cosmic rays, readout, headers."""
+"""Simulate one raw exposure: sky and fringes, sources, flat, dark, noise, cosmic rays, readout."""
 
 from __future__ import annotations
 
@@ -108,6 +108,7 @@ def simulate_frame(instrument: InstrumentModel, spec: FrameSpec, catalog: Source
     t = spec.total_exptime
     draw_sources = (catalog is not None and spec.pointing == "sidereal"
                     and spec.filter_band in catalog.flux)
+    fringe_fraction = instrument.fringe_fraction(spec)
     psfs: dict[int, MoffatPSF] = {}
     ext_truth = []
     n_cosmics = 0
@@ -134,8 +135,13 @@ def simulate_frame(instrument: InstrumentModel, spec: FrameSpec, catalog: Source
             flat_cache[readout] = flat_response(instrument, readout, maps[readout.array])
         flat = flat_cache[readout]
         diffuse = (spec.sky_rate + spec.lamp_rate + spec.thermal_rate) * area
-        mean = ((rate + np.float32(diffuse)) * flat
-                + maps[readout.array].dark[binned_window(readout)]) * np.float32(t)
+        light = rate + np.float32(diffuse)
+        pattern = instrument.fringe_pattern(readout) if fringe_fraction else None
+        if pattern is not None:
+            # the emission-line part of the sky ripples with the CCD thickness; the ripple
+            # is light, so it passes through the flat (illumination and pixel response)
+            light = light + np.float32(fringe_fraction * spec.sky_rate * area) * pattern
+        mean = (light * flat + maps[readout.array].dark[binned_window(readout)]) * np.float32(t)
         electrons = poisson_electrons(rng, mean)
         physics = instrument.physics(readout.array)
         hits = add_cosmic_rays(rng, electrons, physics, t, readout.binning)
@@ -157,6 +163,8 @@ def simulate_frame(instrument: InstrumentModel, spec: FrameSpec, catalog: Source
         "obsclass": spec.obsclass, "filter": spec.filter_band,
         "sky_rate_e_per_s": spec.sky_rate, "sky_e_per_pix": spec.sky_rate * t,
         "lamp_e_per_pix": spec.lamp_rate * t, "thermal_e_per_pix": spec.thermal_rate * t,
+        "fringe_fraction": round(fringe_fraction, 6),
+        "fringe_e_per_pix": round(fringe_fraction * spec.sky_rate * t, 4),
         "psf_fwhm_arcsec": spec.psf_fwhm, "pa": spec.pa, "pointing": spec.pointing,
         "base_radec": list(pointing.base), "centre_radec": list(crval),
         "offsets_arcsec": {key.lower(): phu[key] for key in

@@ -28,7 +28,7 @@ from .truth import (
 
 __all__ = ["make_dataset", "SIM_VERSION"]
 
-SIM_VERSION = "1"
+SIM_VERSION = "2"  # 2: GMOS numbers from astrodata's lookup, fringes, illumination geometry
 
 
 def _rng(seed: int, name: str, *stream: int) -> np.random.Generator:
@@ -94,6 +94,7 @@ def make_dataset(name: str, outdir: str | os.PathLike, small: bool = False,
         maps.append(make_array_maps(_rng(seed, name, 3, index), inst.physics(index),
                                     (ny // binning[1], nx // binning[0]), binning))
     inst.prepare_static(_rng(seed, name, 4), plan.frames)
+    inst.prepare_fringes(seed)
     files: dict[str, dict] = {}
     roles: dict[str, list[str]] = {}
     cosmic_rows = []
@@ -111,7 +112,7 @@ def make_dataset(name: str, outdir: str | os.PathLike, small: bool = False,
     # the truth sits in its own folder so that `playdata/*.fits` globs match raw files only
     troot = root / TRUTH_DIR
     troot.mkdir(exist_ok=True)
-    _write_truth_images(troot, inst, reference, maps)
+    has_fringes = _write_truth_images(troot, inst, reference, maps)
     arrays = [_array_truth(inst, i) for i in range(len(inst.arrays))]
     for entry in arrays:
         # electronics of the array as read for the science frames (first amplifier)
@@ -137,6 +138,7 @@ def make_dataset(name: str, outdir: str | os.PathLike, small: bool = False,
         "catalog_file": "truth_catalog.ecsv", "flat_file": "truth_flat.fits",
         "bpm_file": "truth_bpm.fits", "dark_file": "truth_dark.fits",
         "bias_file": "truth_bias.fits" if inst.is_ccd else None,
+        "fringe_file": "truth_fringe.fits" if has_fringes else None,
         "cosmics_file": "truth_cosmics.ecsv",
     }
     write_json(troot / TRUTH_JSON, truth)
@@ -153,8 +155,9 @@ def _array_truth(inst, index: int) -> dict:
             "qe": physics.qe, "response_rms": physics.response_rms}
 
 
-def _write_truth_images(root: Path, inst, reference, maps) -> None:
-    flats, bpms, darks, biases, headers = [], [], [], [], []
+def _write_truth_images(root: Path, inst, reference, maps) -> bool:
+    """Write the truth images of the reference layout; True if a fringe image was written."""
+    flats, bpms, darks, biases, fringes, headers = [], [], [], [], [], []
     for readout in inst.readouts(reference):
         placement = inst.arrays[readout.array]
         data_sl = readout.data_slice
@@ -170,6 +173,11 @@ def _write_truth_images(root: Path, inst, reference, maps) -> None:
         darks.append(dark)
         if inst.is_ccd:
             biases.append(inst.static_bias(readout).astype(np.float32))
+        pattern = inst.fringe_pattern(readout)
+        if pattern is not None:
+            fringe = np.zeros(readout.raw_shape, np.float32)
+            fringe[data_sl] = pattern
+            fringes.append(fringe)
         headers.append({"ARRAYID": placement.name, "DATASEC": readout.datasec(),
                         "CCDSEC": readout.ccdsec(), "DETSEC": readout.detsec(placement)})
     illuminated = [f[readout.data_slice] for f, readout in zip(flats, inst.readouts(reference),
@@ -177,6 +185,12 @@ def _write_truth_images(root: Path, inst, reference, maps) -> None:
     level = float(np.median(np.concatenate([f[f > 0.2].ravel() for f in illuminated])))
     for flat, bpm, readout in zip(flats, bpms, inst.readouts(reference), strict=True):
         dark_region = np.zeros(readout.raw_shape, bool)
+        geometric = inst.unilluminated(readout)
+        if geometric is not None:
+            # the instrument's illumination geometry: exactly what its masks flag
+            dark_region[readout.data_slice] = geometric
+            bpm[dark_region] |= DQ_UNILLUMINATED
+            continue
         dark_region[readout.data_slice] = flat[readout.data_slice] < 0.05 * level
         bpm[dark_region & (bpm & DQ_BAD_PIXEL == 0)] |= DQ_UNILLUMINATED
     write_fits(root / "truth_flat.fits", extension_hdus(
@@ -188,3 +202,8 @@ def _write_truth_images(root: Path, inst, reference, maps) -> None:
     if inst.is_ccd:
         write_fits(root / "truth_bias.fits", extension_hdus(
             biases, headers, "BIAS", "Static bias (ADU) of each amplifier"))
+    if fringes:
+        write_fits(root / "truth_fringe.fits", extension_hdus(
+            fringes, headers, "FRINGE", "Fringe pattern, unit rms per CCD; frame fringe = "
+            "fringe_e_per_pix x binned area x pattern x true flat"))
+    return bool(fringes)

@@ -54,6 +54,10 @@ class FrameSpec:
         Seeing FWHM in arcsec.
     anomaly : str or None
         Name of a deliberate artefact (e.g. ``'first_frame'`` for NIRI).
+    fringe_scale : float
+        Strength of the night-sky emission lines relative to the continuum,
+        relative to the instrument's nominal ratio (scales the fringes of
+        CCDs that fringe in this filter; 1 = nominal).
     """
 
     filename: str
@@ -83,6 +87,12 @@ class FrameSpec:
     psf_fwhm: float = 0.8
     raw_quality: tuple[str, str, str, str] = ("Any", "Any", "Any", "Any")
     anomaly: str | None = None
+    fringe_scale: float = 1.0
+
+    @property
+    def is_twilight(self) -> bool:
+        """A twilight sky frame (``OBJECT`` 'Twilight', as Gemini tags TWILIGHT)."""
+        return self.object_name.strip().upper() == "TWILIGHT"
 
     @property
     def total_exptime(self) -> float:

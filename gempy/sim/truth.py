@@ -4,7 +4,7 @@ Files (in the dataset directory):
 
 ``truth.json``
     Dataset, seed, ``small`` flag, PSF model, per-array physics, per-file
-    records (role, exposure, sky/lamp/thermal electrons per pixel, offsets,
+    records (role, exposure, sky/lamp/thermal/fringe electrons per pixel, offsets,
     PSF FWHM, cosmic-ray count, and per extension: gain, read noise, bias
     level, saturation, sections), and ``roles`` -> file names.
 ``truth_catalog.ecsv``
@@ -16,11 +16,23 @@ Files (in the dataset directory):
     headers carry DATASEC/CCDSEC/DETSEC of the layout they describe.
 ``truth_bpm.fits``
     Per raw extension, uint16 with DQ bits: 1 (bad_pixel: hot, cold, dead,
-    dead column) and 64 (unilluminated: true flat below 0.05 of the median).
+    dead column) and 64 (unilluminated: for GMOS the pixels outside the
+    imaging field of ``astrodata.instruments.gmos.lookup``, exactly what the
+    GMOS illumination mask flags; for the others, good pixels whose true
+    flat is below 0.05 of the median).
 ``truth_dark.fits``
     Per raw extension, dark current in e-/s per (binned) pixel.
 ``truth_bias.fits``
     CCD datasets only: the static bias (ADU) of each amplifier, overscan included.
+``truth_fringe.fits``
+    Datasets whose detector fringes (GMOS) only: per raw extension, the
+    dimensionless fringe pattern (unit rms over each CCD, fixed on the
+    detector, overscan columns zero). A frame's fringe signal in electrons
+    per binned pixel is its ``fringe_e_per_pix`` (``truth.json``, per
+    unbinned pixel like ``sky_e_per_pix``; ``fringe_fraction`` = that over
+    the sky) x the binned pixel area x pattern x the true flat, i.e.
+    ``fringe_e_per_pix`` x area x pattern once flat-fielded. Frames that do
+    not fringe (other filters, twilights, biases) have ``fringe_e_per_pix`` 0.
 ``truth_cosmics.ecsv``
     One row per cosmic-ray hit: file, ext, x, y (0-based start), npix, electrons.
 """
@@ -96,7 +108,8 @@ def load_truth(outdir: str | os.PathLike) -> dict:
     dict
         The content of ``truth.json`` plus ``'catalog'`` (astropy Table of
         ``truth_catalog.ecsv``), ``'flat'``, ``'bpm'``, ``'dark'`` and, for
-        CCD datasets, ``'bias'`` (lists of per-extension arrays), and
+        CCD datasets, ``'bias'``, for fringing detectors ``'fringe'`` (lists
+        of per-extension arrays), and
         ``'cosmics'`` (Table); ``'path'`` is the directory.
 
     Raises
@@ -113,7 +126,7 @@ def load_truth(outdir: str | os.PathLike) -> dict:
     truth = json.loads(truth_file.read_text())
     truth["path"] = str(root.parent if root.name == TRUTH_DIR else root)
     truth["catalog"] = Table.read(root / truth["catalog_file"], format="ascii.ecsv")
-    for key in ("flat", "bpm", "dark", "bias"):
+    for key in ("flat", "bpm", "dark", "bias", "fringe"):
         name = truth.get(f"{key}_file")
         if name:
             with fits.open(root / name) as hdul:

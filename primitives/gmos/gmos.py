@@ -3,6 +3,8 @@
 import math
 from typing import Any
 
+import numpy as np
+
 from astrodata import Section
 from astrodata.instruments.gmos import lookup as gmos_lookup
 from primitives.core.ccd import CCD
@@ -11,6 +13,12 @@ from primitives.gemini.gemini import Gemini
 
 #: Width (unbinned columns) of the CCDs the GMOS mosaic geometry was measured on.
 _NOMINAL_CCD_WIDTH = 2048
+
+
+def _as_sections(value: Any, count: int) -> list[Section | None]:
+    """A section descriptor's value as one Section (or None) per extension."""
+    values = value if isinstance(value, list) else [value] * count
+    return [v if isinstance(v, Section) else None for v in values]
 
 
 class GMOS(Gemini, CCD):
@@ -28,6 +36,50 @@ class GMOS(Gemini, CCD):
         super()._standardize_instrument_headers(ad)
         if setting is not None and "GAINSET" not in ad.phu:
             ad.phu["GAINSET"] = (setting, "Gain setting (low/high)")
+
+    # -- hook of addIllumMaskToDQ ----------------------------------------------------
+    def _illumination_masks(self, ad: Any) -> list[np.ndarray] | None:
+        """Pixels outside the GMOS imaging field (``gmos_lookup.imaging_field``); None for spectra.
+
+        Each extension's data-section pixels are placed on the focal plane from
+        ``DETSEC`` (which CCD), ``CCDSEC`` (where on it), ``CCDSIZE`` and the
+        binning; overscan columns are left unflagged (their levels are the
+        bias). None when the detector has no geometry or an extension does not
+        lie on a single CCD (e.g. already tiled).
+        """
+        if "IMAGE" not in ad.tags or "SPECT" in ad.tags:
+            return None
+        key = gmos_lookup.detector_key(ad.phu.get("DETECTOR", ""), ad.instrument(),
+                                       self._detector_family(ad))
+        if key is None:
+            return None
+        binning = (int(ad.detector_x_bin() or 1), int(ad.detector_y_bin() or 1))
+        count = len(ad)
+        detsecs = _as_sections(ad.detector_section(), count)
+        ccdsecs = _as_sections(ad.array_section(), count)
+        datasecs = _as_sections(ad.data_section(), count)
+        masks = []
+        for ext, det, ccd, data in zip(ad, detsecs, ccdsecs, datasecs, strict=True):
+            try:
+                size = Section.from_string(str(ext.hdr["CCDSIZE"]))
+            except (KeyError, ValueError):
+                size = None
+            if det is None or ccd is None or data is None or size is None:
+                self.log.warning(f"{ad.filename} extension {ext.id}: no DETSEC/CCDSEC/DATASEC/"
+                                 f"CCDSIZE; no GMOS illumination mask")
+                return None
+            height, width = gmos_lookup.imaging_ccd_shape(key, size)
+            ccd_index = det.x1 // width
+            if (det.x2 - 1) // width != ccd_index or not 0 <= ccd_index < 3:
+                self.log.warning(f"{ad.filename} extension {ext.id}: DETSEC {det} is not on "
+                                 f"one CCD; no GMOS illumination mask")
+                return None
+            plane = np.zeros(ext.shape[-2:], dtype=bool)
+            region = plane[data.asslice()]
+            plane[data.asslice()] = gmos_lookup.unilluminated_pixels(
+                key, ccd_index, (height, width), (ccd.x1, ccd.y1), binning, region.shape)
+            masks.append(plane)
+        return masks
 
     # -- detector family and geometry --------------------------------------------
     @staticmethod

@@ -22,6 +22,9 @@ GMOS imaging specifics (DRAGONS behaviour, see dragons-behaviour.md 4.2):
   EEV and e2vDD CCDs), scaled by a clipped least-squares fit of the
   fringe frame to the frame's background-subtracted pixels unless the
   fringe frame comes from the same observation (same ``group_id``).
+* ``detectSources`` masks the DQ-flagged pixels (``mask=True``; DRAGONS:
+  False), which the detection interpolates over: a bad column through a
+  star no longer splits it into two sources with false centroids.
 """
 
 from __future__ import annotations
@@ -108,6 +111,10 @@ class GMOSImage(GMOS, Image, Photometry):
     param_defaults = {
         "addDQ": {"add_illum_mask": True},
         "stackFlats": {"scale": True},
+        # DRAGONS leaves GMOS sources unmasked; the CCDs' bad columns then cut bright
+        # stars in two (a frame of gmos-imaging-ccd2 was misregistered by 1.1 pixels):
+        # masked, they are interpolated over and the stars found whole
+        "detectSources": {"mask": True},
     }
 
     # -- CCD bookkeeping ---------------------------------------------------------
@@ -346,6 +353,8 @@ class GMOSImage(GMOS, Image, Photometry):
                 if ad[i].variance is not None:
                     variance[box] = np.asarray(ad[i].variance)
                 dq[box] = 0 if ad[i].mask is None else np.asarray(ad[i].mask)
+            if not np.any((dq & (DQ.no_data | DQ.unilluminated)) == 0):
+                continue  # a CCD outside the imaging field: no objects to find
             has_variance = all(ad[i].variance is not None for i in group.indices)
             _, objmask = detect_sources(
                 image, variance=variance if has_variance else None, mask=dq,
@@ -411,6 +420,11 @@ class GMOSImage(GMOS, Image, Photometry):
             for ext in ad:
                 level = robust_level(_good_values(ext))
                 if level is None:
+                    if ext.mask is not None and np.all(
+                            np.asarray(ext.mask) & (DQ.no_data | DQ.unilluminated)):
+                        # no light falls on this amplifier (outside the imaging field):
+                        # the fringe frame is 0 there whatever its pixels hold
+                        continue
                     raise PrimitiveError(f"{ad.filename} extension {ext.id}: no good pixel to "
                                          f"measure the sky on")
                 ext.data = (np.asarray(ext.data, dtype=np.float32) - np.float32(level))

@@ -157,7 +157,7 @@ def test_truth_stars_across_the_chip_gaps(tmp_path_factory):
             others = np.hypot(x - x[i], y - y[i])
             others[i] = np.inf
             box = ext.mask[int(y[i]) - 7:int(y[i]) + 8, int(x[i]) - 7:int(x[i]) + 8]
-            if others.min() < 12 or np.any(box & (DQ.no_data | DQ.saturated)):
+            if others.min() < 12 or np.any(box & (DQ.no_data | DQ.saturated | DQ.unilluminated)):
                 continue
             cx, cy = _centroid(ext.data, x[i], y[i])
             offsets[min(int(3 * x[i] / nx), 2)].append((cx - x[i], cy - y[i]))

@@ -1,4 +1,4 @@
-"""GMOS lookup tables: per-amplifier gain, read noise and bias by era; geometry; filters.
+"""GMOS lookup tables: per-amplifier gain, read noise and bias by era; geometry; filters; field.
 
 Values from ``/work/shared/reference/gemini-headers.md`` section 4 (the
 Gemini GMOS tables, geometry configuration and raw headers).
@@ -18,12 +18,26 @@ each detector.
 Modes are keyed ``(read_speed_setting, gain_setting, AMPNAME)`` with
 ``read_speed_setting`` ``'slow'``/``'fast'`` and ``gain_setting``
 ``'low'``/``'high'``.
+
+These tables are the single source of the GMOS detector numbers: the
+simulator (``gempy.sim``) reads its gains, read noise, bias levels, wells,
+geometry and imaging field from here, so simulated frames agree with the
+descriptors exactly.
+
+The imaging field (``imaging_field``, ``unilluminated_pixels``) describes
+where light falls in imaging: the 5.5-arcmin square centred on CCD2, its
+corners cut by a circle. Gemini's own illumination masks (maskdb
+``GMOS-{N,S}_{EEV,e2v,Ham}_{11,22,44}_{3,6,12}amp_v1``) are not in the
+reference; this geometric description stands in for them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import NamedTuple
+
+import numpy as np
 
 from astrodata.section import Section
 
@@ -54,6 +68,16 @@ __all__ = [
     "NOMINAL_ZEROPOINTS",
     "hamamatsu_layout",
     "e2vdd_layout",
+    "NOMINAL_CCD_WIDTH",
+    "CCD_ROWS",
+    "imaging_ccd_shape",
+    "IMAGING_FIELD_SIDE_ARCSEC",
+    "IMAGING_FIELD_CORNER_RADIUS",
+    "ImagingField",
+    "detector_key",
+    "imaging_field",
+    "field_margin",
+    "unilluminated_pixels",
 ]
 
 
@@ -527,3 +551,170 @@ def e2vdd_layout(
                 }
             )
     return layout
+
+
+# ---------------------------------------------------------------------------
+# Imaging field (illumination geometry)
+# ---------------------------------------------------------------------------
+#: Width (unbinned columns) of every GMOS CCD; narrower CCDs are simulated small ones.
+NOMINAL_CCD_WIDTH = 2048
+
+#: Unbinned rows of a CCD's imaging area (the ``CCDSEC`` rows of a full frame) by
+#: family; the e2vDD and EEV ``CCDSIZE`` says 4644 rows, of which 4608 are read.
+CCD_ROWS = {"Hamamatsu": 4224, "e2vDD": 4608, "EEV": 4608}
+
+#: Side of the square GMOS imaging field, arcsec (5.5 arcmin).
+IMAGING_FIELD_SIDE_ARCSEC = 330.0
+
+#: The corners of the square field are cut by a circle of this radius, in units of
+#: the half side (the unvignetted field of the instrument port, about 7.2 arcmin across).
+IMAGING_FIELD_CORNER_RADIUS = 1.3
+
+
+class ImagingField(NamedTuple):
+    """The GMOS imaging field on one detector, in unbinned pixels about the CCD2 centre.
+
+    Attributes
+    ----------
+    half_width : float
+        Half side of the square field (unbinned pixels).
+    corner_radius : float
+        Radius of the circle cutting its corners (unbinned pixels).
+    placements : tuple
+        Per CCD in ``DETSEC`` order, ``(x, y, rotation_deg)``: the position of
+        the CCD centre relative to the centre of CCD2 (the field centre) and
+        its counter-clockwise rotation, as in ``MOSAIC_SHIFTS``.
+    """
+
+    half_width: float
+    corner_radius: float
+    placements: tuple[tuple[float, float, float], ...]
+
+
+def detector_key(detector: str, instrument: str, family: str | None) -> str | None:
+    """Key of ``CCDS`` (and ``MOSAIC_SHIFTS``) of a detector from its PHU ``DETECTOR``.
+
+    EEV detectors, whose ``DETECTOR`` values are not tabulated, are keyed by
+    instrument (``'GMOS-N EEV'``). None if unknown.
+    """
+    key = DETECTOR_CCDS.get(str(detector).strip())
+    if key is None and family == "EEV" and f"{instrument} EEV" in CCDS:
+        key = f"{instrument} EEV"
+    return key
+
+
+def _family_of(key: str) -> str:
+    return "Hamamatsu" if "Hamamatsu" in key else key.split()[-1]
+
+
+def imaging_ccd_shape(key: str, ccdsize: Section) -> tuple[int, int]:
+    """Unbinned (rows, columns) of a CCD's imaging area from its ``CCDSIZE``.
+
+    The columns are ``CCDSIZE``'s; the rows are ``CCD_ROWS`` of the family
+    (scaled like the columns on narrower, simulated, CCDs), or ``CCDSIZE``'s
+    if fewer.
+    """
+    columns = ccdsize.x2 - ccdsize.x1
+    rows = round(CCD_ROWS[_family_of(key)] * columns / NOMINAL_CCD_WIDTH)
+    return min(rows, ccdsize.y2 - ccdsize.y1), columns
+
+
+def imaging_field(key: str, ccd_width: int = NOMINAL_CCD_WIDTH) -> ImagingField:
+    """The imaging field of detector ``key`` (a key of ``CCDS``) with CCDs ``ccd_width`` wide.
+
+    The field is the square of side ``IMAGING_FIELD_SIDE_ARCSEC`` centred on
+    the centre of CCD2, its corners cut by the circle of radius
+    ``IMAGING_FIELD_CORNER_RADIUS`` half sides; everything outside is
+    unilluminated. On the full-size detectors the square covers, e.g., the
+    middle 4125 of the 6266 unbinned columns of the GMOS-S Hamamatsu mosaic
+    (CCD2, the gaps and a little under half of CCD1 and CCD3) and all but
+    about 50 rows at the bottom and top (the CCDs are 5.63 arcmin tall); on
+    the e2vDD mosaic 4528 of 6218 columns and all but about 40 rows.
+
+    CCDs narrower than ``NOMINAL_CCD_WIDTH`` (simulated small detectors,
+    pixel scale kept) keep the part of the ``MOSAIC_SHIFTS`` beyond one CCD
+    width (the gap and its residual), and the field keeps its fraction of the
+    mosaic width (three CCDs and two gaps), so the same CCD columns are lit.
+
+    Raises
+    ------
+    KeyError
+        If the pixel scale or chip gap of the detector is not tabulated.
+    """
+    instrument, family = key.split()[0], _family_of(key)
+    scale = PIXEL_SCALES[(instrument, family)]
+    gap = TILE_GAPS[(instrument, family)]
+    nominal_half = 0.5 * IMAGING_FIELD_SIDE_ARCSEC / scale
+    full_width = 3 * NOMINAL_CCD_WIDTH + 2 * gap
+    half = nominal_half * min(1.0, (3 * ccd_width + 2 * gap) / full_width)
+    shifts = MOSAIC_SHIFTS.get(key)
+    placements = []
+    for number, sign in ((1, -1.0), (2, 0.0), (3, 1.0)):
+        if number == 2:
+            placements.append((0.0, 0.0, 0.0))
+            continue
+        if shifts is None:
+            # no measured geometry: CCDs side by side with the chip gap
+            sx, sy, rot = sign * (NOMINAL_CCD_WIDTH + gap), 0.0, 0.0
+        else:
+            entry = shifts[f"CCD{number}"]
+            (sx, sy), rot = entry["shift"], float(entry["rotation"])
+        placements.append((sx - sign * (NOMINAL_CCD_WIDTH - ccd_width), sy, rot))
+    return ImagingField(half, IMAGING_FIELD_CORNER_RADIUS * half, tuple(placements))
+
+
+def field_margin(field: ImagingField, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """Distance (unbinned pixels) of field positions inside the field edge; <= 0 outside.
+
+    ``dx``, ``dy`` are positions relative to the field centre (the CCD2
+    centre), unbinned pixels.
+    """
+    dx, dy = np.asarray(dx, dtype=np.float64), np.asarray(dy, dtype=np.float64)
+    square = np.minimum(field.half_width - np.abs(dx), field.half_width - np.abs(dy))
+    return np.minimum(square, field.corner_radius - np.hypot(dx, dy))
+
+
+def unilluminated_pixels(
+    key: str,
+    ccd_index: int,
+    ccd_shape: tuple[int, int],
+    origin: tuple[int, int],
+    binning: tuple[int, int],
+    shape: tuple[int, int],
+) -> np.ndarray:
+    """Boolean plane, True where the pixels of a CCD window lie outside the imaging field.
+
+    Parameters
+    ----------
+    key : str
+        Detector (key of ``CCDS``; see :func:`detector_key`).
+    ccd_index : int
+        0, 1, 2 for CCD1, CCD2, CCD3 (``DETSEC`` order).
+    ccd_shape : tuple of int
+        Unbinned (rows, columns) of a CCD's imaging area (:func:`imaging_ccd_shape`).
+    origin : tuple of int
+        0-based unbinned (x, y) of the first pixel read (``CCDSEC``).
+    binning : tuple of int
+        (xbin, ybin).
+    shape : tuple of int
+        Binned (ny, nx) of the window's data.
+
+    Returns
+    -------
+    numpy.ndarray
+        bool, ``shape``: True where a (binned) pixel centre is on or beyond the
+        field edge.
+    """
+    rows, cols = ccd_shape
+    field = imaging_field(key, cols)
+    x_ccd, y_ccd, rot = field.placements[ccd_index]
+    xbin, ybin = binning
+    ny, nx = shape
+    # unbinned CCD coordinates of the binned pixel centres, about the CCD centre
+    u = origin[0] + xbin * np.arange(nx) + (xbin - 1) / 2.0 - (cols - 1) / 2.0
+    v = origin[1] + ybin * np.arange(ny) + (ybin - 1) / 2.0 - (rows - 1) / 2.0
+    uu, vv = np.meshgrid(u, v)
+    cos, sin = math.cos(math.radians(rot)), math.sin(math.radians(rot))
+    dx = cos * uu - sin * vv + x_ccd
+    dy = sin * uu + cos * vv + y_ccd
+    return field_margin(field, dx, dy) <= 0.0

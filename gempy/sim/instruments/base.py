@@ -67,8 +67,32 @@ class InstrumentModel:
         """Extra illumination factor tied to array pixels (unbinned ix, iy); 1 by default."""
         return np.ones(np.broadcast(ix, iy).shape, np.float32)
 
+    def unilluminated(self, readout: Readout) -> np.ndarray | None:
+        """Data pixels (binned) that the instrument's illumination mask flags, or None.
+
+        None: the truth BPM flags (bit 64) pixels whose true flat is below 5
+        percent of the median instead.
+        """
+        return None
+
     def prepare_static(self, rng: np.random.Generator, frames: list[FrameSpec]) -> None:
         """Draw static electronics (e.g. CCD bias structure) once per dataset."""
+
+    def prepare_fringes(self, seed: int) -> None:
+        """Draw the static fringe patterns of the arrays (none by default).
+
+        The patterns belong to the detector, not to a dataset: instruments
+        derive them from ``seed`` and the detector's identity only, so every
+        dataset made with one seed sees the same fringes on the same detector.
+        """
+
+    def fringe_fraction(self, spec: FrameSpec) -> float:
+        """Rms of the fringes of ``spec`` as a fraction of its sky (0: no fringes)."""
+        return 0.0
+
+    def fringe_pattern(self, readout: Readout) -> np.ndarray | None:
+        """Unit-rms fringe pattern of a readout's data section (binned), or None."""
+        return None
 
     def static_bias(self, readout: Readout) -> np.ndarray:
         """Static bias (ADU) of a CCD amplifier, stored-array shape."""

@@ -7,37 +7,63 @@ slightly rotated) relative to CCD2, so a mosaic built with that geometry
 puts every star where the truth WCS says. ``spec.config``: ``binning``
 ((1, 1) or (2, 2)) and ``roi`` (``'full'`` or ``'ccd2'``: the four CCD2
 amplifiers only).
+
+One table, astrodata's (:mod:`astrodata.instruments.gmos.lookup`), is the
+source of every number the reduction also reads: CCD names, per-amplifier
+gain, read noise and bias level for the frame's date and read mode, full
+wells, pixel scale, chip gaps, mosaic shifts, nominal zeropoints and the
+imaging field (illumination). So the descriptors of a simulated frame
+(``gain()``, ``read_noise()``, ``saturation_level()``) are exactly the truth.
+What the table does not hold (CCD QE ratios, bias structure, fringes,
+the e2vDD zeropoints) is simulator physics, defined here.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 from astropy.io import fits
 from scipy import ndimage
 
+from astrodata.instruments.gmos import lookup
+
 from ..detector import ArrayMaps, ArrayPhysics, ccd_readout
+from ..fringe import FringeModel, draw_fringe_model
 from ..headers import Pointing, gemini_primary, wavefront_cards
 from ..layout import ArrayPlacement, Readout
 from ..observation import FrameSpec
 from ..observatory import GEMINI_NORTH, GEMINI_SOUTH, decimal_year
 from .base import InstrumentModel
 
-__all__ = ["GMOS", "GMOS_S_HAMAMATSU", "GMOS_N_E2V", "GmosDetector"]
+__all__ = ["GMOS", "GMOS_S_HAMAMATSU", "GMOS_N_E2V", "GmosDetector", "FIELD_EDGE_PIXELS"]
 
-_OVERSCAN = 32
+_OVERSCAN = lookup.OVERSCAN_WIDTH
+
+#: Width (unbinned pixels) of the penumbra inside the imaging-field edge, over which
+#: the light rises from nothing (at the edge of ``lookup.imaging_field``) to full.
+FIELD_EDGE_PIXELS = 2.0
+
+#: The read mode simulated: slow read, low gain (the imaging default).
+_GAIN_SETTING = "low"
 
 
 @dataclass(frozen=True)
 class GmosDetector:
-    """One GMOS detector system (CCD set, amplifiers, electronics, geometry)."""
+    """One GMOS detector system: what the simulator adds to astrodata's GMOS tables.
 
+    ``key`` names the detector in ``lookup.CCDS``/``MOSAIC_SHIFTS``; CCD names,
+    pixel scale, gap, shifts, gains, read noise, bias levels and wells come
+    from the lookup through the properties and :class:`GMOS`.
+    """
+
+    key: str                # key of lookup.CCDS
     instrument: str
     site_name: str
-    detector: str          # DETECTOR
-    dettype: str           # DETTYPE
-    ccds: tuple[str, str, str]
+    detector: str           # DETECTOR (key of lookup.DETECTOR_CCDS and FULL_WELLS)
+    dettype: str            # DETTYPE
     ccdnames: tuple[str, str, str]
     ccd_shape: tuple[int, int]        # unbinned (rows, columns)
     ccdsize: str
@@ -47,66 +73,66 @@ class GmosDetector:
     amp_labels: tuple[tuple[str, ...], ...]
     # per CCD, the x index (0-based, in units of amp width) of each amp in extension order
     amp_slots: tuple[tuple[int, ...], ...]
-    gains: dict
-    read_noise: dict
-    bias: dict
-    wells: tuple[float, float, float]
     qe: tuple[float, float, float]
-    gap: float
-    shifts: tuple[tuple[float, float, float], tuple[float, float, float]]  # CCD1, CCD3
-    pixel_scale: float
     iaa: float
     inport: int
     amp_integration: int
+    # zeropoints for filters lookup.NOMINAL_ZEROPOINTS does not give for this detector
     zeropoints: dict
     filter_ids: dict
+    # rms of the fringes as a fraction of the night sky, by filter (absent: no fringes)
+    fringe_fractions: dict
+
+    @property
+    def family(self) -> str:
+        return lookup.DETTYPE_FAMILY[self.dettype]
+
+    @property
+    def ccds(self) -> tuple[str, ...]:
+        return lookup.CCDS[self.key]
+
+    @property
+    def pixel_scale(self) -> float:
+        return lookup.PIXEL_SCALES[(self.instrument, self.family)]
+
+    @property
+    def gap(self) -> float:
+        return float(lookup.TILE_GAPS[(self.instrument, self.family)])
+
+    @property
+    def read_speed(self) -> str:
+        """'slow' or 'fast' as astrodata derives it from ``AMPINTEG``."""
+        threshold = lookup.READ_SPEED_SLOW_ABOVE[self.family]
+        return "slow" if self.amp_integration > threshold else "fast"
 
 
 GMOS_S_HAMAMATSU = GmosDetector(
-    instrument="GMOS-S", site_name="south", detector="GMOS + Hamamatsu_new", dettype="S10892",
-    ccds=("BI5-36-4k-2", "BI11-33-4k-1", "BI12-34-4k-1"),
+    key="GMOS-S Hamamatsu", instrument="GMOS-S", site_name="south",
+    detector="GMOS + Hamamatsu_new", dettype="S10892",
     ccdnames=("BI5-36-4k-2", "BI11-33-4k-1", "BI12-34-4k-1"),
     ccd_shape=(4224, 2048), ccdsize="[1:2048,1:4224]", detsize_rows=4224, amps_per_ccd=4,
     amp_labels=(("4", "3", "2", "1"),) * 3, amp_slots=((0, 1, 2, 3),) * 3,
-    gains={"BI5-36-4k-2": (1.852, 1.878, 1.874, 1.834),
-           "BI11-33-4k-1": (1.878, 1.840, 1.933, 1.908),
-           "BI12-34-4k-1": (1.652, 1.761, 1.724, 1.813)},
-    read_noise={"BI5-36-4k-2": (4.21, 4.24, 4.28, 4.04),
-                "BI11-33-4k-1": (4.29, 4.07, 4.24, 3.90),
-                "BI12-34-4k-1": (3.53, 3.72, 3.61, 4.15)},
-    bias={"BI5-36-4k-2": (897.0, 790.0, 630.0, 500.0),
-          "BI11-33-4k-1": (495.0, 640.0, 820.0, 990.0),
-          "BI12-34-4k-1": (230.0, 410.0, 600.0, 795.0)},
-    wells=(110000.0, 118000.0, 125000.0), qe=(0.97, 1.0, 1.04), gap=61.0,
-    shifts=((-2110.2, 0.71, 0.0), (2109.0, -0.73, 0.0)), pixel_scale=0.0800, iaa=359.9,
-    inport=3, amp_integration=11880,
-    zeropoints={"r": 28.23, "i": 28.21, "g": 27.99, "z": 28.02},
+    qe=(0.97, 1.0, 1.04), iaa=359.9, inport=3, amp_integration=11880,
+    zeropoints={},
     filter_ids={"r": "r_G0326", "i": "i_G0327", "g": "g_G0325", "z": "z_G0328"},
+    # thick, deep-depletion CCDs: only the far red fringes measurably
+    fringe_fractions={"z": 0.02, "Y": 0.03},
 )
 
 GMOS_N_E2V = GmosDetector(
-    instrument="GMOS-N", site_name="north", detector="GMOS + e2v DD CCD42-90",
-    dettype="SDSU II e2v DD CCD42-90",
-    ccds=("e2v 10031-23-05", "e2v 10031-01-03", "e2v 10031-18-04"),
+    key="GMOS-N e2vDD", instrument="GMOS-N", site_name="north",
+    detector="GMOS + e2v DD CCD42-90", dettype="SDSU II e2v DD CCD42-90",
     ccdnames=("e2v DD ML2AR CCD42-90-1-F43 10031-23-05", "e2v DD ML2AR CCD42-90-1-F43 10031-01-03",
               "e2v DD ML2AR CCD42-90-1-F43 10031-18-04"),
     ccd_shape=(4608, 2048), ccdsize="[1:2048,1:4644]", detsize_rows=4644, amps_per_ccd=2,
     amp_labels=(("right", "left"), ("right", "left"), ("left", "right")),
     amp_slots=((1, 0), (1, 0), (0, 1)),
-    gains={"e2v 10031-23-05": {"right": 2.310, "left": 2.310},
-           "e2v 10031-01-03": {"right": 2.270, "left": 2.210},
-           "e2v 10031-18-04": {"left": 2.170, "right": 2.330}},
-    read_noise={"e2v 10031-23-05": {"right": 3.17, "left": 3.41},
-                "e2v 10031-01-03": {"right": 3.22, "left": 3.20},
-                "e2v 10031-18-04": {"left": 3.46, "right": 3.44}},
-    bias={"e2v 10031-23-05": {"right": 1012.0, "left": 1188.0},
-          "e2v 10031-01-03": {"right": 909.0, "left": 1065.0},
-          "e2v 10031-18-04": {"left": 1120.0, "right": 960.0}},
-    wells=(105100.0, 110400.0, 115700.0), qe=(0.98, 1.0, 1.02), gap=37.0,
-    shifts=((-2087.7, -0.749, -0.009), (2087.80, 2.05, -0.003)), pixel_scale=0.07288,
-    iaa=270.0, inport=5, amp_integration=5000,
+    qe=(0.98, 1.0, 1.02), iaa=270.0, inport=5, amp_integration=5000,
+    # the reference has no e2vDD zeropoints: representative values
     zeropoints={"r": 28.20, "i": 28.25, "g": 27.95, "z": 28.10},
     filter_ids={"r": "r_G0303", "i": "i_G0302", "g": "g_G0301", "z": "z_G0304"},
+    # thinner CCDs: fringes from i band (OH lines beyond 700 nm) on
+    fringe_fractions={"i": 0.02, "CaT": 0.03, "Z": 0.035, "z": 0.04, "Y": 0.05},
 )
 
 
@@ -127,6 +153,9 @@ class GMOS(InstrumentModel):
         self.iaa = detector.iaa
         self.inport = detector.inport
         self._static_bias: dict[str, np.ndarray] = {}
+        self._bias_date: dt.date | None = None
+        self._fringe_models: list[FringeModel] = []
+        self._fringe_cache: dict[Readout, np.ndarray] = {}
 
     # -- geometry -------------------------------------------------------
     @property
@@ -140,20 +169,16 @@ class GMOS(InstrumentModel):
 
     @property
     def arrays(self) -> list[ArrayPlacement]:
+        """CCDs placed by ``lookup.MOSAIC_SHIFTS`` about CCD2 (as ``lookup.imaging_field``).
+
+        Narrower (--small) CCDs keep the measured gap and residual shifts in pixels.
+        """
         rows, cols = self.ccd_shape
-        full = self.det.ccd_shape[1]
         c2 = (cols + self.det.gap + (cols - 1) / 2.0, (rows - 1) / 2.0)
-        out = []
-        for k, name in enumerate(self.det.ccds):
-            if k == 1:
-                centre, rot = c2, 0.0
-            else:
-                sx, sy, rot = self.det.shifts[0 if k == 0 else 1]
-                sign = -1.0 if k == 0 else 1.0
-                # keep the measured gap and residual shift in pixels when CCDs shrink
-                centre = (c2[0] + sx - sign * full + sign * cols, c2[1] + sy)
-            out.append(ArrayPlacement(name, (rows, cols), centre, rot, (k * cols, 0)))
-        return out
+        placements = lookup.imaging_field(self.det.key, cols).placements
+        return [ArrayPlacement(name, (rows, cols), (c2[0] + dx, c2[1] + dy), rot, (k * cols, 0))
+                for k, (name, (dx, dy, rot)) in enumerate(zip(self.det.ccds, placements,
+                                                              strict=True))]
 
     def focal_crpix0(self) -> tuple[float, float]:
         return self.arrays[1].centre
@@ -179,57 +204,94 @@ class GMOS(InstrumentModel):
         return tuple(spec.config.get("binning", (2, 2)))
 
     def illumination(self, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
-        """Square 5.5-arcmin field with clipped corners, soft edges and mild vignetting."""
+        """The imaging field of ``lookup.imaging_field`` with a penumbra and mild vignetting.
+
+        No light at or beyond the field edge (exactly where
+        ``lookup.unilluminated_pixels``, hence the GMOS illumination masks,
+        flag pixels); inside, the light rises over ``FIELD_EDGE_PIXELS`` and
+        falls by 4 percent at 1.4 half sides from the centre.
+        """
+        field = lookup.imaging_field(self.det.key, self.ccd_shape[1])
         cx, cy = self.focal_crpix0()
-        scale = self.ccd_shape[1] / self.det.ccd_shape[1]
-        # the 5.5' field covers the same fraction of the mosaic width at every size
-        full_width = 3 * self.det.ccd_shape[1] + 2 * self.det.gap
-        width = 3 * self.ccd_shape[1] + 2 * self.det.gap
-        half = 0.5 * width * min(1.0, 330.0 / self.det.pixel_scale / full_width)
-        edge = max(3.0 * scale, 1.0)
-        box = (np.clip((half - np.abs(fx - cx)) / edge + 0.5, 0, 1)
-               * np.clip((half - np.abs(fy - cy)) / edge + 0.5, 0, 1))
-        corners = self.circle(fx, fy, cx, cy, 1.3 * half, edge)
-        return (box * corners * self.vignetting(fx, fy, cx, cy, 1.4 * half, 0.04)).astype(
+        margin = lookup.field_margin(field, fx - cx, fy - cy)
+        edge = np.clip(margin / FIELD_EDGE_PIXELS, 0.0, 1.0)
+        return (edge * self.vignetting(fx, fy, cx, cy, 1.4 * field.half_width, 0.04)).astype(
             np.float32)
+
+    def unilluminated(self, readout: Readout) -> np.ndarray:
+        """Data pixels outside the imaging field, as the GMOS illumination masks flag them."""
+        x0, _, y0, _ = readout.window
+        return lookup.unilluminated_pixels(self.det.key, readout.array, self.ccd_shape, (x0, y0),
+                                           readout.binning, readout.data_shape)
 
     # -- physics --------------------------------------------------------
     def physics(self, index: int) -> ArrayPhysics:
-        return ArrayPhysics(dark_current=0.0003, well_depth=self.det.wells[index], linearity=None,
+        # the CCD's lowest amplifier well: each amplifier saturates at its own in digitize
+        well = min(self._well(amp) for amp in lookup.amp_names(self.det.ccds[index]))
+        return ArrayPhysics(dark_current=0.0003, well_depth=well, linearity=None,
                             qe=self.det.qe[index], response_rms=0.012, large_scale_rms=0.015,
                             hot_fraction=5e-5, cold_fraction=1e-4, dead_fraction=5e-5,
                             hot_dark=(5.0, 50.0), dead_columns=1, dust_rings=3,
                             cosmic_rate=1.5e-7, cosmic_track=4.0, cosmic_energy=3000.0)
 
-    def _amp_value(self, table: dict, readout: Readout) -> float:
-        ccd, label = readout.name.rsplit(", ", 1)
-        values = table[ccd]
-        if isinstance(values, dict):
-            return values[label]
-        return values[int(label) - 1]
+    def _table_value(self, tables: tuple, what: str, amp: str, date: dt.date) -> float:
+        """An amplifier's value in astrodata's GMOS table for ``date`` and the simulated mode."""
+        value = lookup.amp_value(tables, date, self.det.read_speed, _GAIN_SETTING, amp)
+        if value is None:
+            raise ValueError(f"gempy.sim: astrodata's GMOS tables have no {what} for amp "
+                             f"{amp!r} ({self.det.read_speed}/{_GAIN_SETTING}) on {date}")
+        return float(value)
+
+    def _well(self, amp: str) -> float:
+        wells = lookup.FULL_WELLS.get(self.det.detector, {})
+        if amp not in wells:
+            raise ValueError(f"gempy.sim: astrodata's GMOS tables have no full well for "
+                             f"{self.det.detector!r} amp {amp!r}")
+        return float(wells[amp])
 
     def electronics(self, readout: Readout, spec: FrameSpec) -> tuple[float, float]:
-        return self._amp_value(self.det.gains, readout), self._amp_value(self.det.read_noise,
-                                                                          readout)
+        """Gain and read noise of the amp on the frame's date (``DATE-OBS``), from the lookup."""
+        date = spec.ut_start.date()
+        return (self._table_value(lookup.GAIN, "gain", readout.name, date),
+                self._table_value(lookup.READ_NOISE, "read noise", readout.name, date))
 
     def bias_level(self, readout: Readout) -> float:
-        return self._amp_value(self.det.bias, readout)
+        """Typical bias of the amp (lookup ``BIAS_LEVEL`` for the dataset's dates)."""
+        if self._bias_date is None:
+            raise RuntimeError("gempy.sim: GMOS.prepare_static sets the dataset's dates first")
+        return self._table_value(lookup.BIAS_LEVEL, "bias level", readout.name, self._bias_date)
 
     def saturation_adu(self, readout: Readout, spec: FrameSpec) -> float:
+        """Raw saturation as astrodata's ``saturation_level``: ADC limit, or well/gain if lower."""
         xb, yb = readout.binning
         if xb * yb > 2:
-            return 65535.0
-        gain = self._amp_value(self.det.gains, readout)
-        return float(min(int(self.det.wells[readout.array] * xb * yb / gain), 65535))
+            return float(lookup.ADC_LIMIT)
+        gain, _ = self.electronics(readout, spec)
+        return float(min(self._well(readout.name) * xb * yb / gain, lookup.ADC_LIMIT))
 
     def zeropoint(self, band: str) -> float:
-        return self.det.zeropoints[band]
+        """Nominal zeropoint: astrodata's (by ``DETID`` and filter), else the simulator's own."""
+        value = lookup.NOMINAL_ZEROPOINTS.get((",".join(self.det.ccds), band))
+        return float(value) if value is not None else self.det.zeropoints[band]
 
     def wavelength_angstrom(self, band: str) -> float:
         return {"g": 4750.0, "r": 6300.0, "i": 7800.0, "z": 9250.0}.get(band, 6300.0)
 
     def prepare_static(self, rng: np.random.Generator, frames: list[FrameSpec]) -> None:
-        """Static bias of every amplifier: level, a ramp near the readout edge, a row slope."""
+        """Static bias of every amplifier: level, a ramp near the readout edge, a row slope.
+
+        Raises
+        ------
+        ValueError
+            If the frames' dates fall in different eras of the bias table (one
+            static bias serves the whole dataset).
+        """
+        dates = sorted({f.ut_start.date() for f in frames})
+        eras = {lookup.era_index(d) for d in dates}
+        if len(eras) != 1:
+            raise ValueError(f"gempy.sim: GMOS frames from {dates[0]} to {dates[-1]} span a "
+                             f"change of astrodata's bias table")
+        self._bias_date = dates[0]
         for readout in self.readouts(frames[0]):
             ny, nx = readout.raw_shape
             level = self.bias_level(readout)
@@ -247,6 +309,37 @@ class GMOS(InstrumentModel):
     def static_bias(self, readout: Readout) -> np.ndarray:
         return self._static_bias[readout.name]
 
+    # -- fringes ----------------------------------------------------------
+    def prepare_fringes(self, seed: int) -> None:
+        """One fringe pattern per CCD (the CCDs differ in thickness), fixed on the detector.
+
+        Drawn from ``seed`` and the CCD's name: every dataset of this
+        detector made with the same seed (and size) has the same fringes.
+        """
+        self._fringe_models = [
+            draw_fringe_model(np.random.default_rng([int(seed), zlib.crc32(ccd.encode()), 6]),
+                              self.ccd_shape)
+            for ccd in self.det.ccds]
+        self._fringe_cache.clear()
+
+    def fringe_fraction(self, spec: FrameSpec) -> float:
+        """Fringe rms / sky: the detector's value for the filter on night-sky frames, else 0.
+
+        Twilight (a continuum) and lamps do not fringe; ``spec.fringe_scale``
+        follows the night-to-night strength of the emission lines.
+        """
+        if spec.pointing != "sidereal" or spec.is_twilight or spec.sky_rate <= 0:
+            return 0.0
+        return self.det.fringe_fractions.get(spec.filter_band, 0.0) * spec.fringe_scale
+
+    def fringe_pattern(self, readout: Readout) -> np.ndarray | None:
+        if not self._fringe_models:
+            return None
+        if readout not in self._fringe_cache:
+            model = self._fringe_models[readout.array]
+            self._fringe_cache[readout] = model.evaluate(readout.window, readout.binning)
+        return self._fringe_cache[readout]
+
     def digitize(self, rng: np.random.Generator, readout: Readout, spec: FrameSpec,
                  electrons: np.ndarray, maps: ArrayMaps) -> tuple[np.ndarray, dict]:
         gain, read_noise = self.electronics(readout, spec)
@@ -258,7 +351,7 @@ class GMOS(InstrumentModel):
         rows = (rows - rows.mean()) * (0.7 / max(rows.std(), 1e-6))
         bias = self.static_bias(readout) + np.float32(offset) + rows[:, None].astype(np.float32)
         xb, yb = readout.binning
-        well = self.det.wells[readout.array] * xb * yb
+        well = self._well(readout.name) * xb * yb
         data = ccd_readout(rng, charge, gain, read_noise, well, bias)
         return data, {"bias_level_adu": round(self.bias_level(readout) + offset, 4),
                       "bias_frame_offset_adu": round(offset, 4)}
