@@ -31,22 +31,49 @@ What the wrapper does on every call of a primitive (see :meth:`_call_primitive`)
 
 Timestamps are the primitive's own job: call :meth:`PrimitivesBASE.mark`
 on each output it changed.
+
+Execution hooks (set by the recipe system; None when the class is used alone):
+
+* ``p.step_cache``: an object with ``run_step(p, call)`` and
+  ``materialize(p)`` (``recipe_system.cache.StepCache``). Top-level calls on
+  streams are handed to it: it reuses recorded results or runs the call with
+  :meth:`PrimitivesBASE._run_call`. Reading ``p.streams`` first asks it to
+  materialize results it has only recorded so far.
+* ``p.executor``: an object with ``submit(fn, arg)``, ``as_completed(futures)``,
+  ``max_workers`` and ``worthwhile(n_items, pixels_each)``
+  (``recipe_system.executors.LocalExecutor``). A top-level call of a primitive
+  declared ``per_file=True`` with several inputs then runs each input in a
+  worker process (:meth:`PrimitivesBASE.parallel_map`); so can any function a
+  primitive maps with ``parallel_map``. AstroData go to and come back from the
+  workers as files (``.reducecache/``), never as pickled pixels.
+* Calibrations: during a top-level call ``p.caldb`` is wrapped so that every
+  answer of ``get_calibrations`` is noted (:meth:`note_calibration`, which
+  correction code may also call for calibrations found elsewhere); each one
+  becomes a ``PROVENANCE`` row of the outputs made from that frame.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
 import hashlib
 import json
+import logging
 import os
+import pickle
 import sys
+import tempfile
+import uuid
+import warnings
 import weakref
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
+import astrodata
 from astrodata import provenance
 from astrodata.timestamps import TIMESTAMP_KEYWORDS, mark_history
 from gempy.utils import logutils
@@ -63,9 +90,27 @@ from primitives.params import (
     validate_user_params,
 )
 
-__all__ = ["PrimitivesBASE", "UnknownParameterError", "independent_copy", "normalize_ucals"]
+__all__ = [
+    "CalibrationUse",
+    "FileRef",
+    "LogCapture",
+    "PrimitiveCall",
+    "PrimitivesBASE",
+    "UnknownParameterError",
+    "file_digest",
+    "independent_copy",
+    "normalize_ucals",
+    "replay_log",
+    "write_scratch",
+    "written_exactly",
+]
 
 _MD5_CHUNK = 1 << 22
+
+#: Scratch directory (in the working directory) for AstroData sent to or from workers.
+TRANSFER_DIR = os.path.join(".reducecache", "transfer")
+#: PHU keyword holding the cache key of the content a file was written from.
+KEY_KEYWORD = "REDKEY"
 
 
 def normalize_ucals(ucals: Any) -> dict[str, str]:
@@ -139,6 +184,187 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
+def written_exactly(path: str | os.PathLike) -> bool:
+    """False when the file holds only a FITS approximation of a gWCS (``FITS-WCS='APPROXIMATE'``).
+
+    Such a file is not the object it was written from: it is not used as a
+    checkpoint nor to bring a worker's result back.
+    """
+    ad = astrodata.open(os.fspath(path))
+    for ext in ad:
+        if str(ext.hdr.get("FITS-WCS", "")).strip().upper() == "APPROXIMATE":
+            return False
+    return True
+
+
+def write_scratch(ad: Any, path: str | os.PathLike) -> str:
+    """Write `ad` to `path` atomically (temporary file + rename) without ``fsync``.
+
+    For checkpoints and files handed to workers: they survive the death of a
+    process (the data are in the page cache) and are checked against their
+    recorded checksum before use, so forcing them to disk (what ``ad.write``
+    does for products) would only make a reduction wait for the disk. The
+    object's ``path`` is left unchanged.
+    """
+    from astrodata.fits import to_hdulist
+
+    target = os.path.abspath(os.fspath(path))
+    directory = os.path.dirname(target)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp",
+                               dir=directory)
+    os.close(fd)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            to_hdulist(ad).writeto(tmp, overwrite=True, output_verify="silentfix")
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    return target
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """``crc32:<hex>:<size>`` of a file: the checksum of checkpoint and transfer files.
+
+    It detects an incomplete or altered file (what the step cache must never
+    trust) at several GB/s; identity of inputs uses MD5 (``PROVENANCE``).
+    """
+    crc = 0
+    size = 0
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_MD5_CHUNK), b""):
+            crc = zlib.crc32(chunk, crc)
+            size += len(chunk)
+    return f"crc32:{crc:08x}:{size}"
+
+
+class PrimitiveCall(NamedTuple):
+    """One call of a primitive, its parameters resolved (what the step cache keys on)."""
+
+    declaration: Any
+    params: dict[str, Any]
+    skip: bool
+    write_outputs: bool
+    instream: str
+    outstream: str
+    stream: str | None
+    notes: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """The primitive's name."""
+        return self.declaration.name
+
+
+class CalibrationUse(NamedTuple):
+    """A calibration handed to a primitive for one frame (see ``note_calibration``).
+
+    ``frame`` is the AstroData object (in a worker: the index of the task's
+    input, or None); ``via_provider`` is True when ``p.caldb`` answered, so
+    that asking it again later must give the same file.
+    """
+
+    frame: Any
+    caltype: str
+    procmode: str | None
+    path: str | None
+    origin: str | None
+    via_provider: bool
+
+
+class _RecordingProvider:
+    """Wraps ``p.caldb`` during a top-level call, noting every calibration it returns."""
+
+    def __init__(self, provider: Any, sink: list) -> None:
+        self._provider = provider
+        self._sink = sink
+
+    def get_calibrations(self, adinputs: Any, caltype: str, procmode: str | None = None) -> Any:
+        frames = [adinputs] if hasattr(adinputs, "phu") else list(adinputs)
+        answer = self._provider.get_calibrations(frames, caltype, procmode=procmode)
+        files = list(getattr(answer, "files", None) or [])
+        origins = list(getattr(answer, "origins", None) or [None] * len(files))
+        for ad, path, origin in zip(frames, files, origins, strict=False):
+            self._sink.append(CalibrationUse(ad, caltype, procmode,
+                                             None if path is None else os.fspath(path),
+                                             origin, True))
+        return answer
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_provider", "_sink"):
+            raise AttributeError(name)
+        return getattr(self._provider, name)
+
+    def __reduce__(self) -> tuple:
+        # a worker gets the provider itself; it wraps it again for its own record
+        return (_identity, (self._provider,))
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _unwrapped(provider: Any) -> Any:
+    while isinstance(provider, _RecordingProvider):
+        provider = provider._provider
+    return provider
+
+
+class FileRef(NamedTuple):
+    """An AstroData sent between processes as a file: where it is and what to restore.
+
+    ``path`` is the file to open; ``ad_path`` the ``ad.path`` the object had
+    (its file name drives output naming); ``tables`` optional
+    ``{name: [row, ...]}`` replacing ``HISTORY``/``PROVENANCE`` after opening
+    (rows added after the file was written; ``PHU`` rows are ``[keyword,
+    value]`` pairs set in the primary header); ``checksum`` the ``file_digest``.
+    """
+
+    path: str
+    ad_path: str | None
+    tables: dict[str, list] | None = None
+    checksum: str | None = None
+
+    def open(self) -> Any:
+        """The AstroData object as it was when sent."""
+        ad = astrodata.open(self.path)
+        ad.path = self.ad_path
+        for name, rows in (self.tables or {}).items():
+            if name == "PHU":
+                for keyword, value in rows:
+                    ad.phu[keyword] = value
+                continue
+            columns = (provenance.HISTORY_COLUMNS if name == "HISTORY"
+                       else provenance.PROVENANCE_COLUMNS)
+            setattr(ad, name, _string_table([tuple(r) for r in rows], columns))
+        return ad
+
+
+def _string_table(rows: list[tuple], columns: tuple[str, ...]) -> Any:
+    from astropy.table import Table
+
+    if not rows:
+        return Table(names=columns, dtype=[str] * len(columns))
+    return Table(rows=rows, names=columns, dtype=[str] * len(columns))
+
+
+def _pixels_unread(ad: Any) -> bool:
+    try:
+        return all(not ext.nddata.is_loaded() for ext in ad)
+    except AttributeError:
+        return False
+
+
+def _pixel_count(ad: Any) -> int:
+    total = 0
+    for ext in ad:
+        total += int(np.prod(ext.nddata.shape, dtype=np.int64))
+    return total
+
+
 class _ParameterView(Mapping):
     """``p.params[name]``: defaults + user values for primitive `name`, resolved lazily."""
 
@@ -206,13 +432,17 @@ class PrimitivesBASE:
     tagset: frozenset[str] | set[str] | None = None
     #: ``{primitive: {parameter: default}}`` overrides, merged along the MRO.
     param_defaults: dict[str, dict[str, Any]] = {}
+    #: The step cache handling top-level calls (set by the recipe system), or None.
+    step_cache: Any = None
+    #: The process pool running per-file work (set by the recipe system), or None.
+    executor: Any = None
 
     def __init__(self, adinputs: Iterable[Any] | None, mode: str = "sq", ucals: Any = None,
                  uparms: Any = None, config_file: str | None = None, caldb: Any = None,
                  jobs: int | None = None, upload: Any = None) -> None:
         if mode not in ("sq", "ql", "qa"):
             raise ParameterError(f"unknown processing mode {mode!r}; expected sq, ql or qa")
-        self.streams: dict[str, list] = {"main": list(adinputs or [])}
+        self._streams: dict[str, list] = {"main": list(adinputs or [])}
         self.mode = mode
         self.ucals = normalize_ucals(ucals)
         self.config_file = config_file
@@ -227,8 +457,41 @@ class PrimitivesBASE:
         self._call_stack: list[str] = []
         self._md5_cache: dict[tuple[str, int, int], str] = {}
         self._input_files: dict[int, tuple[weakref.ref, str]] = {}
-        for ad in self.streams["main"]:
+        self._step_context: Any = None
+        self._nested_names: set[str] = set()
+        self._calibrations_used: list[CalibrationUse] = []
+        #: files written to hand AstroData to or from workers (see parallel_map)
+        self.transfer_files: list[str] = []
+        for ad in self._streams["main"]:
             self.note_input_file(ad)
+
+    @property
+    def streams(self) -> dict[str, list]:
+        """Named lists of AstroData (``main`` is the default stream).
+
+        When the step cache has reused recorded results without loading them
+        yet, reading this attribute loads them first.
+        """
+        cache = self.step_cache
+        if cache is not None:
+            cache.materialize(self)
+        return self._streams
+
+    @streams.setter
+    def streams(self, value: dict[str, list]) -> None:
+        self._streams = value
+
+    def __reduce__(self) -> tuple:
+        # What a worker process needs to run a primitive on one file: the
+        # configuration, parameters, calibration provider and the call stack,
+        # not the streams (files travel as paths, see parallel_map).
+        skip = {"_streams", "_input_files", "_md5_cache", "log", "params", "step_cache",
+                "executor", "_step_context", "_calibrations_used", "_nested_names",
+                "transfer_files"}
+        state = {k: v for k, v in vars(self).items() if k not in skip}
+        state["caldb"] = _unwrapped(self.caldb)
+        state["jobs"] = 1
+        return (_rebuild_primitives, (type(self), state))
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for missing attributes: make a recipe calling a primitive
@@ -269,20 +532,75 @@ class PrimitivesBASE:
         mode; otherwise `items` is returned unchanged (logs and CI stay clean).
         """
         items = list(items)
-        if len(items) < 2 or logutils.console_mode() == "quiet":
-            return items
+        bar = self._progress_bar(len(items), desc or self.myself() or "", items)
+        return items if bar is None else bar
+
+    @staticmethod
+    def _progress_bar(total: int, desc: str, items: list | None = None) -> Any:
+        """A tqdm bar of `total` files (over `items` if given) on a terminal, else None."""
+        if total < 2 or logutils.console_mode() == "quiet":
+            return None
         try:
             interactive = sys.stderr.isatty()
         except (AttributeError, ValueError):
             interactive = False
         if not interactive:
-            return items
+            return None
         try:
             from tqdm import tqdm
         except ImportError:
-            return items
-        return tqdm(items, desc=desc or self.myself() or "", unit="file", leave=False,
-                    file=sys.stderr)
+            return None
+        return tqdm(items, total=total, desc=desc, unit="file", leave=False, file=sys.stderr)
+
+    def note_calibration(self, ad: Any, caltype: str, path: str | None,
+                         origin: str | None = None) -> None:
+        """Record that `path` is the `caltype` calibration used for frame `ad`.
+
+        Answers of ``p.caldb.get_calibrations`` are noted automatically during
+        a top-level call; code finding a calibration elsewhere (a parameter,
+        ``setCalibration``, ``--user_cal``) calls this so that the file gets a
+        ``PROVENANCE`` row in the outputs made from `ad`.
+        """
+        self._calibrations_used.append(
+            CalibrationUse(ad, caltype, None, None if path is None else os.fspath(path),
+                           origin, False))
+
+    def parallel_map(self, func: Callable[[Any], Any], adinputs: Sequence[Any],
+                     desc: str | None = None) -> list:
+        """``[func(ad) for ad in adinputs]``, in worker processes when worthwhile.
+
+        Parameters
+        ----------
+        func : callable
+            Takes one AstroData and returns a value (often an AstroData). It
+            must be picklable: a module-level function, or a method of this
+            primitive object (the object travels without its streams).
+        adinputs : sequence of AstroData
+        desc : str, optional
+            Label of the progress bar (default: the current primitive).
+
+        Returns
+        -------
+        list
+            The results, in input order. AstroData inputs and results travel as
+            files, so the pixels are the same as in a serial run.
+
+        Notes
+        -----
+        Runs serially when ``p.executor`` is None, for fewer than two inputs,
+        or when the executor judges the inputs too small to gain from workers.
+        Log messages of the workers are shown in input order once all are done.
+        """
+        adinputs = list(adinputs)
+        if not self._parallel_worthwhile(adinputs):
+            return [func(ad) for ad in adinputs]
+        return self._parallel_map(func, adinputs, desc)
+
+    def _parallel_worthwhile(self, adinputs: list) -> bool:
+        executor = self.executor
+        return (executor is not None and len(adinputs) > 1
+                and executor.worthwhile(len(adinputs),
+                                        max(_pixel_count(ad) for ad in adinputs)))
 
     @classmethod
     def primitive_names(cls) -> list[str]:
@@ -353,31 +671,55 @@ class PrimitivesBASE:
         params, notes = self._resolve_call(name, kwargs, top_level)
         skip = params.pop("skip_primitive")
         write_outputs = params.pop("write_outputs")
-
-        explicit = adinputs is not None
-        if explicit:
+        call = PrimitiveCall(declaration, params, skip, write_outputs, instream, outstream,
+                             stream, tuple(notes))
+        if not top_level:
+            self._nested_names.add(name)
+        if adinputs is not None:
             adinputs = [adinputs] if hasattr(adinputs, "phu") else list(adinputs)
-        else:
-            adinputs = list(self.streams.get(instream, []))
+        elif top_level and self.step_cache is not None:
+            return self.step_cache.run_step(self, call)
+        return self._run_call(call, adinputs)
+
+    def _log_title(self, name: str) -> None:
+        title = f"PRIMITIVE: {name}"
+        self.log.status(title)
+        self.log.status("-" * len(title))
+
+    def _run_call(self, call: PrimitiveCall, adinputs: list | None = None) -> list:
+        """Run one call: streams, logging, the function, provenance, ``write_outputs``."""
+        declaration, name, params = call.declaration, call.name, call.params
+        instream, outstream = call.instream, call.outstream
+        top_level = not self._call_stack
+        explicit = adinputs is not None
+        if not explicit:
+            adinputs = list(self._streams.get(instream, []))
             if instream != outstream:
                 adinputs = [independent_copy(ad) for ad in adinputs]
 
         depth = len(self._call_stack)
-        title = f"PRIMITIVE: {name}"
-        self.log.status(title)
-        self.log.status("-" * len(title))
+        self._log_title(name)
         logutils.update_indent(depth + 1)
-        for note in notes:
+        for note in call.notes:
             self.log.stdinfo(note)
         self._call_stack.append(name)
+        provider = self.caldb
+        if top_level:
+            self._calibrations_used = []
+            if provider is not None:
+                self.caldb = _RecordingProvider(_unwrapped(provider), self._calibrations_used)
         try:
-            if skip:
+            if call.skip:
                 self.log.stdinfo(f"Skipping {name} (skip_primitive=True)")
                 outputs = adinputs
             else:
                 inputs_on_disk = self._snapshot_inputs(adinputs) if top_level else []
                 start = _utc_now()
-                outputs = declaration.function(self, adinputs, **params)
+                if top_level and declaration.per_file and self._parallel_worthwhile(adinputs):
+                    outputs = self._parallel_map(_PerFileCall(self, name, params), adinputs,
+                                                 name)
+                else:
+                    outputs = declaration.function(self, adinputs, **params)
                 stop = _utc_now()
                 if outputs is None:
                     raise PrimitiveError(f"primitive {name} returned None instead of a list")
@@ -385,18 +727,84 @@ class PrimitivesBASE:
                 if top_level:
                     self._check_output_types(name, outputs)
                     record = {k: _jsonable(v) for k, v in params.items()}
-                    if stream or instream != "main" or outstream != "main":
+                    if call.stream or instream != "main" or outstream != "main":
                         record.update(instream=instream, outstream=outstream)
                     self._record_provenance(name, record, start, stop, adinputs, outputs,
                                             inputs_on_disk)
-                    if write_outputs:
+                    if call.write_outputs:
                         self._write_after(outputs)
         finally:
             self._call_stack.pop()
             logutils.update_indent(depth)
+            if top_level:
+                self.caldb = provider
         self.log.status(".")
         if not explicit:
-            self.streams[outstream] = outputs
+            self._streams[outstream] = outputs
+        return outputs
+
+    # -- work in worker processes -------------------------------------------
+    def _transfer(self, ad: Any) -> Any:
+        """What a worker gets for `ad`: the object itself if no pixel was read, else a file."""
+        if _pixels_unread(ad):
+            return ad
+        cache = self.step_cache
+        ref = cache.file_for(self, ad) if cache is not None else None
+        if ref is not None:
+            return ref
+        directory = os.path.join(os.getcwd(), TRANSFER_DIR)
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, f"{uuid.uuid4().hex}.fits")
+        write_scratch(ad, path)
+        self.transfer_files.append(path)
+        return FileRef(path, ad.path)
+
+    def _result_target(self, index: int) -> tuple[str, str | None]:
+        """(file, cache key) where the worker writes the AstroData result of input `index`."""
+        context = self._step_context
+        target = context.object_target(index) if context is not None else None
+        if target is not None:
+            return target
+        directory = os.path.join(os.getcwd(), TRANSFER_DIR)
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, f"{uuid.uuid4().hex}.fits")
+        self.transfer_files.append(path)
+        return path, None
+
+    def _parallel_map(self, func: Callable, adinputs: list, desc: str | None) -> list:
+        executor = self.executor
+        level = logging.getLogger().getEffectiveLevel()
+        depth = logutils.current_indent()
+        tasks = []
+        for index, ad in enumerate(adinputs):
+            path, key = self._result_target(index)
+            tasks.append(_ParallelTask(func, self._transfer(ad), path, key, depth, level,
+                                       os.getcwd()))
+        futures = [executor.submit(_run_parallel_task, task) for task in tasks]
+        bar = self._progress_bar(len(futures), desc or self.myself() or "parallel")
+        for _ in executor.as_completed(futures):
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        results = [future.result() for future in futures]
+        outputs = []
+        context = self._step_context
+        for index, result in enumerate(results):
+            replay_log(result.log, depth)
+            self._nested_names.update(result.nested)
+            if result.error is not None:
+                raise result.error
+            value = result.value
+            if isinstance(value, FileRef):
+                ref, value = value, value.open()
+                if context is not None and ref.checksum is not None:
+                    context.register_result(value, ref.path, ref.checksum)
+            frame = value if hasattr(value, "phu") else adinputs[index]
+            for use in result.calibrations:
+                self._calibrations_used.append(use._replace(
+                    frame=frame if use.frame == 0 else None))
+            outputs.append(value)
         return outputs
 
     def _write_after(self, outputs: list) -> None:
@@ -475,7 +883,27 @@ class PrimitivesBASE:
             for _src, fname, md5 in sources:
                 if md5 is not None:
                     provenance.add_provenance(out, fname, md5, name)
+            for path in self._calibration_files_for(out, inputs, outputs):
+                md5 = self._md5(path)
+                if md5 is not None:
+                    provenance.add_provenance(out, os.path.basename(path), md5, name)
             provenance.add_history(out, name, args, start, stop)
+
+    def _calibration_files_for(self, out: Any, inputs: list, outputs: list) -> list[str]:
+        """Calibration files noted during this call for the frames `out` was made from."""
+        files = []
+        combined = len(outputs) < len(inputs)
+        orig = getattr(out, "orig_filename", None)
+        for use in self._calibrations_used:
+            if use.path is None or not isinstance(use.path, str):
+                continue
+            frame = use.frame
+            if frame is out or combined or frame is None or (
+                    orig and getattr(frame, "orig_filename", None) == orig
+                    and all(frame is not o for o in outputs)):
+                if use.path not in files:
+                    files.append(use.path)
+        return files
 
     # -- output checks ----------------------------------------------------
     def _check_output_types(self, name: str, outputs: list) -> None:
@@ -505,7 +933,8 @@ def _pixel_type_problem(nd: Any) -> str | None:
     if not nd.is_loaded():
         return None
     variance = nd.variance
-    if variance is not None and np.asarray(variance).dtype != np.float32:
+    # float32 in either byte order: planes mapped from a file keep its big-endian order
+    if variance is not None and np.asarray(variance).dtype.newbyteorder("=") != np.float32:
         return f"variance has type {np.asarray(variance).dtype} (float32 required)"
     mask = nd.mask
     if mask is not None and (mask.dtype.kind != "u" or mask.dtype.itemsize > 2):
@@ -514,3 +943,165 @@ def _pixel_type_problem(nd: Any) -> str | None:
     if isinstance(objmask, np.ndarray) and objmask.dtype.itemsize != 1:
         return f"OBJMASK has type {objmask.dtype} (one byte required)"
     return None
+
+
+# -- worker side of parallel_map ---------------------------------------------------
+def _rebuild_primitives(cls: type, state: dict) -> PrimitivesBASE:
+    """A primitive object in a worker process (see ``PrimitivesBASE.__reduce__``)."""
+    obj = cls.__new__(cls)
+    obj.__dict__.update(state)
+    obj._streams = {"main": []}
+    # a plain logger: get_logger would give the worker its own console
+    obj.log = logging.getLogger("primitives")
+    obj.params = _ParameterView(obj)
+    obj._md5_cache = {}
+    obj._input_files = {}
+    obj._step_context = None
+    obj._nested_names = set()
+    obj._calibrations_used = []
+    obj.transfer_files = []
+    return obj
+
+
+class _PerFileCall:
+    """Run primitive `name` of `primitives` on one input (the per-file worker task)."""
+
+    def __init__(self, primitives: PrimitivesBASE, name: str, params: dict[str, Any]) -> None:
+        self.primitives = primitives
+        self.name = name
+        self.params = params
+
+    def __call__(self, ad: Any) -> Any:
+        p = self.primitives
+        declaration = getattr(type(p), self.name)._primitive
+        outputs = declaration.function(p, [ad], **self.params)
+        outputs = [outputs] if hasattr(outputs, "phu") else list(outputs or [])
+        if len(outputs) != 1:
+            raise PrimitiveError(f"{self.name} is declared per_file but returned "
+                                 f"{len(outputs)} outputs for {ad.filename}")
+        return outputs[0]
+
+
+class _ParallelTask(NamedTuple):
+    func: Callable
+    source: Any
+    target: str
+    key: str | None
+    depth: int
+    level: int
+    cwd: str
+
+
+class _TaskResult(NamedTuple):
+    value: Any
+    log: list[dict]
+    nested: set[str]
+    calibrations: list[CalibrationUse]
+    error: BaseException | None
+
+
+class LogCapture(logging.Handler):
+    """Keeps log records as plain dicts (text, level, nesting) to be shown by another process.
+
+    ``exclude`` names top-level logger names not kept (e.g. ``distributed``).
+    """
+
+    def __init__(self, exclude: Sequence[str] = ()) -> None:
+        super().__init__(logging.NOTSET)
+        self.records: list[dict] = []
+        self.exclude = tuple(exclude)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.split(".")[0] in self.exclude:
+            return
+        message = record.getMessage()
+        if record.exc_info:
+            message += "\n" + logging.Formatter().formatException(record.exc_info)
+        data = {key: value for key, value in vars(record).items()
+                if isinstance(value, (str, int, float, bool)) and key not in _RECORD_SKIP}
+        data.update(name=record.name, levelno=record.levelno, levelname=record.levelname,
+                    msg=message, indent=logutils.current_indent())
+        self.records.append(data)
+
+
+#: LogRecord attributes not carried to another process (rebuilt or meaningless there).
+_RECORD_SKIP = frozenset({"msg", "args", "exc_info", "exc_text", "stack_info", "message",
+                          "asctime"})
+
+
+def replay_log(records: list[dict], depth: int = 0) -> None:
+    """Emit the records of a worker in this process, at their nesting levels."""
+    previous = logutils.current_indent()
+    try:
+        for data in records:
+            logutils.update_indent(data["indent"])
+            fields = {k: v for k, v in data.items() if k != "indent"}
+            record = logging.makeLogRecord({**fields, "args": None})
+            logger = logging.getLogger(data["name"])
+            if logger.isEnabledFor(record.levelno):
+                logger.handle(record)
+    finally:
+        logutils.update_indent(previous if previous is not None else depth)
+
+
+def _run_parallel_task(task: _ParallelTask) -> _TaskResult:
+    """Worker side of ``parallel_map``: open the input, run, write an AstroData result."""
+    root = logging.getLogger()
+    capture = LogCapture()
+    old_level = root.level
+    try:
+        old_cwd: str | None = os.getcwd()
+    except OSError:
+        old_cwd = None
+    # a pool outlives the directory it was started in: work where the parent works
+    os.chdir(task.cwd)
+    root.addHandler(capture)
+    root.setLevel(task.level)
+    previous_indent = logutils.update_indent(task.depth)
+    owner = getattr(task.func, "primitives", None) or getattr(task.func, "__self__", None)
+    if not isinstance(owner, PrimitivesBASE):
+        owner = None
+    calibrations: list[CalibrationUse] = []
+    if owner is not None:
+        owner._calibrations_used = calibrations
+        owner._nested_names = set()
+        if owner.caldb is not None:
+            owner.caldb = _RecordingProvider(_unwrapped(owner.caldb), calibrations)
+    value: Any = None
+    error: BaseException | None = None
+    ad: Any = None
+    try:
+        ad = task.source.open() if isinstance(task.source, FileRef) else task.source
+        pushed = False
+        if owner is not None and isinstance(task.func, _PerFileCall):
+            owner._call_stack.append(task.func.name)
+            pushed = True
+        try:
+            value = task.func(ad)
+        finally:
+            if pushed:
+                owner._call_stack.pop()
+        if hasattr(value, "phu"):
+            ad_path = value.path
+            write_scratch(value, task.target)
+            if written_exactly(task.target):
+                value = FileRef(task.target, ad_path, None, file_digest(task.target))
+            else:
+                os.unlink(task.target)      # sent back whole: a file would lose its WCS
+    except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
+        error = exc
+    finally:
+        root.removeHandler(capture)
+        root.setLevel(old_level)
+        logutils.update_indent(previous_indent)
+        if old_cwd is not None and os.path.isdir(old_cwd):
+            os.chdir(old_cwd)
+    frames = [use._replace(frame=0 if ad is not None and use.frame is ad else None)
+              for use in calibrations]
+    nested = set(owner._nested_names) if owner is not None else set()
+    if error is not None:
+        try:
+            pickle.dumps(error)
+        except Exception:  # noqa: BLE001 - an unpicklable error still reaches the parent
+            error = PrimitiveError(f"{type(error).__name__}: {error}")
+    return _TaskResult(value, capture.records, nested, frames, error)

@@ -46,6 +46,31 @@ Rules
   values passed in the recipe call < user values (``prim:par`` for that
   primitive, bare ``par`` for every primitive having it). In a *nested* call
   (a primitive calling another) the caller's explicit values beat user values.
+
+Execution flags
+---------------
+Two keyword flags of ``@primitive`` tell the recipe system how a primitive may
+be run; they are not parameters and are not inherited (an instrument override
+declares them again)::
+
+    @primitive(per_file=True, suffix=Param(str, "_varAdded", "Filename suffix"))
+    def addVAR(self, adinputs=None, **params): ...
+
+    @primitive(cacheable=False)
+    def storeProcessedDark(self, adinputs=None, **params): ...
+
+* ``per_file=True``: the primitive treats every input on its own: output
+  ``i`` is made from input ``i`` only (same number, same order), using only
+  the parameters, the calibrations and the file's own content; it keeps no
+  state on ``self`` and reads no other stream. For a top-level call with
+  several inputs, the wrapper may then run it on each input in a separate
+  worker process (``reduce --jobs N``; ``PrimitivesBASE.parallel_map``); the
+  pixels are identical to a serial run.
+* ``cacheable=False``: the primitive acts outside its outputs (writes files,
+  adds to a database, pins calibrations, reads lists from disk). The step
+  cache (``recipe_system.cache``) never reuses a recorded result for it; it
+  always runs. Default True: a top-level call whose inputs, parameters,
+  calibrations and code are unchanged reuses the recorded outputs.
 """
 
 from __future__ import annotations
@@ -322,15 +347,20 @@ STREAM_KEYWORDS = ("stream", "instream", "outstream")
 class PrimitiveDeclaration:
     """What ``@primitive(...)`` records about a primitive (attached as ``_primitive``)."""
 
-    __slots__ = ("name", "params", "inherit", "exclude", "function")
+    __slots__ = ("name", "params", "inherit", "exclude", "function", "per_file", "cacheable")
 
     def __init__(self, name: str, params: dict[str, Param], inherit: tuple[str, ...],
-                 exclude: tuple[str, ...], function: Callable) -> None:
+                 exclude: tuple[str, ...], function: Callable, per_file: bool = False,
+                 cacheable: bool = True) -> None:
         self.name = name
         self.params = params
         self.inherit = inherit
         self.exclude = exclude
         self.function = function
+        #: Each output depends on its own input only (may run in worker processes).
+        self.per_file = bool(per_file)
+        #: A recorded result may be reused by the step cache (False: side effects).
+        self.cacheable = bool(cacheable)
 
     @property
     def doc(self) -> str:
@@ -349,7 +379,8 @@ def _as_names(value: str | Iterable[str] | None) -> tuple[str, ...]:
 
 def primitive(func: Callable | None = None, *, inherit: str | Iterable[str] | None = None,
               params_from: str | Iterable[str] | None = None,
-              exclude: str | Iterable[str] | None = None, **params: Param) -> Callable:
+              exclude: str | Iterable[str] | None = None, per_file: bool = False,
+              cacheable: bool = True, **params: Param) -> Callable:
     """Declare a method as a primitive with its parameters.
 
     Use as ``@primitive`` (no parameters) or ``@primitive(name=Param(...), ...)``.
@@ -364,6 +395,13 @@ def primitive(func: Callable | None = None, *, inherit: str | Iterable[str] | No
         Primitive(s) whose resolved parameters are copied first (synonyms).
     exclude : str or sequence of str, optional
         Inherited parameters to drop.
+    per_file : bool
+        Each output is made from its own input only, so the wrapper may run
+        the primitive on each input in a worker process (see "Execution
+        flags" in the module docstring).
+    cacheable : bool
+        False for primitives with effects beyond their outputs: the step
+        cache always runs them.
     **params : Param
         The primitive's own parameters.
     """
@@ -378,7 +416,8 @@ def primitive(func: Callable | None = None, *, inherit: str | Iterable[str] | No
 
     def decorate(function: Callable) -> Callable:
         declaration = PrimitiveDeclaration(function.__name__, dict(params), inherited,
-                                           excluded, function)
+                                           excluded, function, per_file=per_file,
+                                           cacheable=cacheable)
 
         @functools.wraps(function)
         def run_primitive(self, *args: Any, **kwargs: Any) -> Any:
@@ -388,7 +427,7 @@ def primitive(func: Callable | None = None, *, inherit: str | Iterable[str] | No
         return run_primitive
 
     if func is not None:
-        if params or inherited or excluded:
+        if params or inherited or excluded or per_file or not cacheable:
             raise TypeError("@primitive: give parameters as keywords, not with a function")
         return decorate(func)
     return decorate

@@ -123,6 +123,9 @@ _FILTER_SIZE = 5
 # sources used to measure the stellar FWHM
 _STAR_MIN_SNR = 20.0
 _STAR_MAX_ELLIPTICITY = 0.3
+# masked runs up to this long along a row are interpolated for the detection (SExtractor's
+# INTERP_MAXXLAG): a bad column through a star must not cut it in two
+_INTERP_MAX_GAP = 16
 
 
 def detect_sources(
@@ -155,7 +158,11 @@ def detect_sources(
     mask : numpy.ndarray, shape (ny, nx), optional
         DQ array; pixels with ``mask != 0`` are excluded from the background,
         the detection and the photometry. Pass ``mask & ~DQ.saturated`` (or
-        similar) to keep some flagged pixels in.
+        similar) to keep some flagged pixels in. Masked runs of up to 16
+        pixels along a row are interpolated for the detection and the
+        measurements (as SExtractor interpolates zero-weight pixels), so that
+        a source crossing a bad column is found whole, with an unbiased
+        centroid, and FLAGS bit 16.
     wcs : astropy.wcs.WCS or gwcs.WCS, optional
         Adds X_WORLD/Y_WORLD, and FWHM_WORLD when ``pixel_scale`` is None.
     detect_thresh : float
@@ -245,13 +252,17 @@ def detect_sources(
     background, background_rms = _background(image, bad, back_size, back_filtersize)
     residual = image - background
     residual[bad] = 0.0
+    # the detection sees short masked runs (bad columns, cosmic rays) filled in along
+    # their rows, so that a source crossing one stays one segment; the measurements
+    # still leave the masked pixels out (and flag the source)
+    detection, filled = _interpolate_short_runs(residual, bad, _INTERP_MAX_GAP)
     kernel = make_2dgaussian_kernel(_FILTER_FWHM, size=_FILTER_SIZE).array
-    filtered = ndimage.convolve(residual, kernel.astype(np.float32), mode="nearest")
+    filtered = ndimage.convolve(detection, kernel.astype(np.float32), mode="nearest")
     # a zero rms (e.g. a constant image) would make every pixel a detection
     rms = np.where(background_rms > 0, background_rms, np.inf).astype(np.float32)
 
     segmentation = _segment_sources(
-        filtered, rms, bad, detect_thresh, analysis_thresh, detect_minarea
+        filtered, rms, bad & ~filled, detect_thresh, analysis_thresh, detect_minarea
     )
     if segmentation is not None and deblend_mincont < 1:
         candidates = _multi_peak_labels(
@@ -277,15 +288,21 @@ def detect_sources(
         if variance is not None:
             error = np.sqrt(np.clip(np.asarray(variance, dtype=np.float32), 0, None))
             error[bad] = 0.0
+            # an interpolated pixel is as uncertain as its neighbours
+            error, _ = _interpolate_short_runs(error, bad, _INTERP_MAX_GAP)
         else:
             error = background_rms.astype(np.float32)
         if pixel_scale is None and wcs is not None:
             pixel_scale = _wcs_pixel_scale(wcs, (data.shape[1] - 1) / 2, (data.shape[0] - 1) / 2)
+        # sources are measured on the interpolated image, as SExtractor does (a centroid
+        # with a masked column left out would move away from it); FLAGS bit 16 still
+        # marks every source touching a masked pixel
         objcat = _measure(
-            residual,
+            detection,
             segmentation,
             filtered,
             error,
+            bad & ~filled,
             bad,
             background,
             image,
@@ -305,6 +322,34 @@ def detect_sources(
     if pixel_scale is not None:
         objcat.meta["PIXSCALE"] = float(pixel_scale)
     return objcat, objmask
+
+
+def _interpolate_short_runs(
+    image: np.ndarray, bad: np.ndarray, max_gap: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Masked runs of at most ``max_gap`` pixels along a row, linearly interpolated.
+
+    Returns the filled image (a copy) and the mask of the pixels filled; runs
+    that are longer or touch the row's ends are left as they are.
+    """
+    filled = np.zeros(bad.shape, dtype=bool)
+    if not bad.any():
+        return image, filled
+    out = np.array(image, dtype=np.float32, copy=True)
+    nx = bad.shape[1]
+    for row in np.flatnonzero(bad.any(axis=1)):
+        mask = bad[row]
+        edges = np.diff(np.concatenate(([0], mask.view(np.int8), [0])))
+        starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        short = (stops - starts <= max_gap) & (starts > 0) & (stops < nx)
+        if not short.any():
+            continue
+        columns = np.concatenate([np.arange(a, b) for a, b in
+                                  zip(starts[short], stops[short], strict=True)])
+        good = np.flatnonzero(~mask)
+        out[row, columns] = np.interp(columns, good, out[row, good])
+        filled[row, columns] = True
+    return out, filled
 
 
 def _background(
@@ -392,6 +437,7 @@ def _measure(
     filtered: np.ndarray,
     error: np.ndarray,
     bad: np.ndarray,
+    flagged: np.ndarray,
     background: np.ndarray,
     image: np.ndarray,
     mask: np.ndarray | None,
@@ -459,7 +505,7 @@ def _measure(
         saturated_pixels |= (np.asarray(mask) & _DQ_SATURATED) != 0
     for label_set, bit in (
         (_labels_touching(grown, saturated_pixels), FLAG_SATURATED),
-        (_labels_touching(grown, bad), FLAG_MASKED),
+        (_labels_touching(grown, flagged), FLAG_MASKED),
     ):
         if len(label_set):
             flags[index_of[label_set]] |= bit

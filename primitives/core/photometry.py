@@ -19,7 +19,11 @@ Differences from DRAGONS (documented choices):
   before running SExtractor); pixels flagged ``no_data`` (16) or
   ``unilluminated`` (64) carry no sky signal and are always excluded (the
   step in the background at the edge of an unilluminated region would
-  otherwise be found as rows of spurious negative-flux sources).
+  otherwise be found as rows of spurious negative-flux sources). Short
+  masked runs (a bad column through a star) are interpolated along rows for
+  the detection and the measurements, as SExtractor interpolates
+  zero-weight pixels (:func:`gempy.library.detection.detect_sources`), and
+  the sources touching them get FLAGS bit 16.
 * ``FLAGS`` bit 4 (saturated) is also set for a source with a DQ-saturated
   pixel within ``max(2 A_IMAGE, 2)`` pixels of its centre, since saturated
   pixels are not excluded by the default ``replace_flags`` (249).

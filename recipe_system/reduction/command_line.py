@@ -8,6 +8,11 @@ and lines starting with ``#`` are skipped, a token starting with ``#`` ends
 the line (inline comment), quotes group words and are removed, and an @file
 may name other @files (paths relative to the working directory).
 
+Re-runs and execution (issue 10): ``--reprocess auto|always|never``,
+``--jobs N``, ``--cluster ADDRESS``, ``--group-by group|night``, ``--replay
+FILE`` and ``--cal-cache JSON`` (see ``recipe_system.cache``,
+``recipe_system.executors`` and ``recipe_system.replay``).
+
 Options taking several values (``-p``, ``--user_cal``, ``--upload``) give back
 to the file list any value that does not look like theirs (no ``=``, no
 ``:``, not a valid upload target), and single-value options (``-r``,
@@ -27,7 +32,9 @@ from typing import Any
 from recipe_system.errors import ReduceError
 
 __all__ = [
+    "GROUP_BY_CHOICES",
     "LOG_MODES",
+    "REPROCESS_CHOICES",
     "UPLOAD_TARGETS",
     "ReduceArgumentParser",
     "build_parser",
@@ -146,7 +153,8 @@ def build_parser() -> ReduceArgumentParser:
                "  reduce @darks.lis @flats.lis -r makeProcessedBPM\n"
                "  reduce @science.lis -p skyCorrect:offset_sky=False\n"
                "  reduce S*.fits --user_cal processed_flat:S001_flat.fits\n"
-               "  reduce x.fits -r myrecipes/ngc.reduce_custom",
+               "  reduce x.fits -r myrecipes/ngc.reduce_custom\n"
+               "  reduce --auto ../playdata --dry-run",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("files", nargs="*", metavar="fitsfile",
@@ -189,7 +197,68 @@ def build_parser() -> ReduceArgumentParser:
                         help="configuration file (instead of ~/.dragons/dragonsrc, $DRAGONSRC)")
     parser.add_argument("--debug", action="store_true", default=False,
                         help="show the traceback of an error")
+    # -- re-runs, provenance, parallel and distributed execution (issue 10) --
+    parser.add_argument("--reprocess", default=None, choices=REPROCESS_CHOICES,
+                        help="reuse recorded results whose inputs, parameters and code are "
+                             "unchanged (auto, the default), recompute everything (always), "
+                             "or refuse to overwrite an existing product (never)")
+    parser.add_argument("--jobs", "-j", type=_positive_int, default=None, metavar="N",
+                        help="worker processes for per-file primitives (default: the number "
+                             "of cores; 1 = serial)")
+    parser.add_argument("--cluster", default=None, metavar="ADDRESS",
+                        help="run the reduction(s) on a Dask scheduler (tcp://HOST:PORT), or "
+                             "'local[:N]' for a local cluster of N worker processes")
+    parser.add_argument("--group-by", dest="group_by", default=None, choices=GROUP_BY_CHOICES,
+                        help="split the inputs into independent reductions, one per "
+                             "observation group (group) or per night and group (night); "
+                             "calibrations first")
+    parser.add_argument("--replay", default=None, metavar="FILE",
+                        help="re-run the reduction recorded in FILE (a product of reduce): "
+                             "same recipe, parameters, inputs and calibrations")
+    parser.add_argument("--cal-cache", dest="cal_cache", default=None, metavar="JSON",
+                        help="calibration cache: pins read from it (if it exists) beat the "
+                             "databases; the choices made are written back to it")
+    # -- automatic organisation of a folder (issue 11; recipe_system.auto) --
+    parser.add_argument("--auto", default=None, metavar="DIR",
+                        help="classify, group and reduce every raw frame in DIR: biases, "
+                             "darks, BPM, flats, standards, then science (-p ROLE:prim:par=val "
+                             "limits a parameter to one kind of step; -r ROLE:recipe)")
+    parser.add_argument("--dry-run", dest="dry_run", action="store_true", default=False,
+                        help="with --auto: print the plan (steps, groups, calibrations) and "
+                             "the skipped files, and exit (without --auto: as -d)")
+    parser.add_argument("--amin", type=_fraction, default=None, metavar="F",
+                        help="with --auto: skip illuminated frames whose median counts are "
+                             "below F of the saturation level (0-1)")
+    parser.add_argument("--amax", type=_fraction, default=None, metavar="F",
+                        help="with --auto: skip illuminated frames whose median counts are "
+                             "above F of the saturation level (0-1)")
     return parser
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value:g} is not a fraction between 0 and 1")
+    return value
+
+
+#: ``--reprocess`` values (see ``recipe_system.cache``).
+REPROCESS_CHOICES = ("auto", "always", "never")
+#: ``--group-by`` values (see ``Reduce.group_by``).
+GROUP_BY_CHOICES = ("group", "night")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
 
 
 def parse_arguments(argv: Sequence[str] | None,

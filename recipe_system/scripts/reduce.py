@@ -44,7 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = args.debug or args.logmode == "debug"
 
     try:
-        if args.displayflags:
+        if args.auto is not None:
+            from recipe_system.auto import run_auto_command
+
+            return run_auto_command(args)
+        if args.displayflags or args.dry_run:
             logutils.config(mode="quiet")
             _print_plan(Reduce(args).plan())
             return 0

@@ -239,6 +239,18 @@ def test_various_frame_counts(nframes, operation, reject):
     assert_matches(result, reference_stack(data, variance, mask, **kwargs))
 
 
+@pytest.mark.parametrize("nframes,shape", [(7, (4, 300)), (300, (2, 70))])
+@pytest.mark.parametrize("operation,reject", [("mean", "sigclip"), ("median", "minmax"),
+                                              ("lmedian", "none")])
+def test_rows_of_several_tiles(nframes, shape, operation, reject):
+    # Rows wider than a tile (the kernel works in tiles of up to 128 columns,
+    # fewer for hundreds of frames) and their partial last tile.
+    data, variance, mask = make_frames(nframes, shape=shape, seed=nframes + 1)
+    kwargs = dict(operation=operation, reject_method=reject, nlow=1, nhigh=2)
+    result = stack(data, variance, mask, save_rejection_map=True, **kwargs)
+    assert_matches(result, reference_stack(data, variance, mask, **kwargs))
+
+
 @pytest.mark.parametrize("operation", OPERATIONS)
 @pytest.mark.parametrize("reject", REJECTIONS)
 def test_scale_and_zero_are_applied_first(frames9, operation, reject):
@@ -334,6 +346,20 @@ def test_dq_class_selection_and_output_dq():
     ignored = stack(data, mask=mask, operation="mean", reject_method="none", apply_dq=False)
     np.testing.assert_allclose(ignored.data[0], 30.0)
     np.testing.assert_array_equal(ignored.mask[0], 0)
+
+
+@pytest.mark.parametrize("flag", [1, 16, 64 | 8])
+def test_every_input_flagged(frames8_clean, flag):
+    # With nothing better, the flagged inputs are combined and the output
+    # carries their flags.
+    data, variance, _ = frames8_clean
+    mask = np.full(data.shape, flag, np.uint16)
+    for operation, reject in (("mean", "sigclip"), ("median", "none")):
+        flagged = stack(data, variance, mask, operation=operation, reject_method=reject)
+        clean = stack(data, variance, operation=operation, reject_method=reject)
+        np.testing.assert_array_equal(flagged.data, clean.data)
+        np.testing.assert_array_equal(flagged.variance, clean.variance)
+        assert np.all(flagged.mask == flag)
 
 
 def test_rejected_pixels_leave_the_output_dq():

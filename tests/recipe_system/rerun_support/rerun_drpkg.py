@@ -1,0 +1,5 @@
+"""``--drpkg rerun_drpkg``: registers the re-run test primitives and recipes for f2."""
+
+import rerun_prims
+
+rerun_prims.register()

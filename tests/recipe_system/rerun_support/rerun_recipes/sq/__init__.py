@@ -1,0 +1,1 @@
+"""Science-quality recipes of the re-run tests."""
