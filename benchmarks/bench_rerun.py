@@ -10,8 +10,8 @@ nonlinearityCorrect, stackDarks, storeProcessedDark):
 1. Re-run: a first run in an empty working directory, then the same
    ``reduce`` again (unchanged). Reported: both times, the ratio (target: the
    second run takes < 10 % of the first), for the default checkpoint policy
-   (every step saved) and for ``checkpoint_min_seconds='auto'``; plus the
-   time of a run without any checkpoint, for the cost of saving them.
+   (``checkpoint_min_seconds='auto'``) and for ``0`` (every step saved);
+   plus the time of a run without any checkpoint, for the cost of saving them.
 2. Parallel: ``--jobs 1`` against ``--jobs N`` with ``reprocess='always'``
    (the pool started beforehand). (a) The five per-file steps of the dark
    recipe, run with ``per_file=True`` (set here if the primitives do not
@@ -177,7 +177,7 @@ def main(argv=None) -> int:
         print("\n1. Second run of an unchanged reduction (makeProcessedDark, --jobs 1)")
         no_cache = bench_no_cache(darks, base, args.repeat)
         print(f"   without saving checkpoints:             {no_cache:7.2f} s")
-        for policy, label in ((0.0, "every step saved (default)"), ("auto", "policy 'auto'")):
+        for policy, label in (("auto", "'auto' (the default)"), (0.0, "every step saved (0)")):
             first, second, redone = bench_rerun(darks, base, args.repeat, policy)
             print(f"   {label:<28} first {first:7.2f} s   second {second:6.2f} s   "
                   f"= {100 * second / first:5.1f} % of the first (target < 10 %)")

@@ -40,7 +40,8 @@ Execution hooks (set by the recipe system; None when the class is used alone):
   :meth:`PrimitivesBASE._run_call`. Reading ``p.streams`` first asks it to
   materialize results it has only recorded so far.
 * ``p.executor``: an object with ``submit(fn, arg)``, ``as_completed(futures)``,
-  ``max_workers`` and ``worthwhile(n_items, pixels_each)``
+  ``max_workers`` and ``worthwhile(n_items, pixels_each, seconds_each)``
+  (``seconds_each``: the time a file took last, or None)
   (``recipe_system.executors.LocalExecutor``). A top-level call of a primitive
   declared ``per_file=True`` with several inputs then runs each input in a
   worker process (:meth:`PrimitivesBASE.parallel_map`); so can any function a
@@ -64,6 +65,7 @@ import os
 import pickle
 import sys
 import tempfile
+import time
 import uuid
 import warnings
 import weakref
@@ -592,15 +594,22 @@ class PrimitivesBASE:
         Log messages of the workers are shown in input order once all are done.
         """
         adinputs = list(adinputs)
-        if not self._parallel_worthwhile(adinputs):
-            return [func(ad) for ad in adinputs]
-        return self._parallel_map(func, adinputs, desc)
+        label = desc or getattr(func, "__qualname__", None) or type(func).__qualname__
+        if not self._parallel_worthwhile(adinputs, label):
+            start = time.perf_counter()
+            results = [func(ad) for ad in adinputs]
+            if len(adinputs) > 1:
+                _SECONDS_PER_FILE[label] = (time.perf_counter() - start) / len(adinputs)
+            return results
+        return self._parallel_map(func, adinputs, label)
 
-    def _parallel_worthwhile(self, adinputs: list) -> bool:
+    def _parallel_worthwhile(self, adinputs: list, label: str) -> bool:
+        """Whether the executor takes these inputs (their size, the time seen per file)."""
         executor = self.executor
         return (executor is not None and len(adinputs) > 1
                 and executor.worthwhile(len(adinputs),
-                                        max(_pixel_count(ad) for ad in adinputs)))
+                                        max(_pixel_count(ad) for ad in adinputs),
+                                        _SECONDS_PER_FILE.get(label)))
 
     @classmethod
     def primitive_names(cls) -> list[str]:
@@ -715,11 +724,15 @@ class PrimitivesBASE:
             else:
                 inputs_on_disk = self._snapshot_inputs(adinputs) if top_level else []
                 start = _utc_now()
-                if top_level and declaration.per_file and self._parallel_worthwhile(adinputs):
+                if top_level and declaration.per_file and \
+                        self._parallel_worthwhile(adinputs, name):
                     outputs = self._parallel_map(_PerFileCall(self, name, params), adinputs,
                                                  name)
                 else:
+                    began = time.perf_counter()
                     outputs = declaration.function(self, adinputs, **params)
+                    if top_level and declaration.per_file and len(adinputs) > 1:
+                        _SECONDS_PER_FILE[name] = (time.perf_counter() - began) / len(adinputs)
                 stop = _utc_now()
                 if outputs is None:
                     raise PrimitiveError(f"primitive {name} returned None instead of a list")
@@ -788,6 +801,8 @@ class PrimitivesBASE:
         if bar is not None:
             bar.close()
         results = [future.result() for future in futures]
+        if desc:
+            _SECONDS_PER_FILE[desc] = sum(r.seconds for r in results) / len(results)
         outputs = []
         context = self._step_context
         for index, result in enumerate(results):
@@ -998,6 +1013,13 @@ class _TaskResult(NamedTuple):
     nested: set[str]
     calibrations: list[CalibrationUse]
     error: BaseException | None
+    seconds: float = 0.0
+
+
+#: Seconds a file that primitives (and parallel_map labels) took, as last seen in
+#: this process: the executor sends work to workers only when it takes longer
+#: than handing the file over.
+_SECONDS_PER_FILE: dict[str, float] = {}
 
 
 class LogCapture(logging.Handler):
@@ -1070,15 +1092,18 @@ def _run_parallel_task(task: _ParallelTask) -> _TaskResult:
     value: Any = None
     error: BaseException | None = None
     ad: Any = None
+    seconds = 0.0
     try:
         ad = task.source.open() if isinstance(task.source, FileRef) else task.source
         pushed = False
         if owner is not None and isinstance(task.func, _PerFileCall):
             owner._call_stack.append(task.func.name)
             pushed = True
+        began = time.perf_counter()
         try:
             value = task.func(ad)
         finally:
+            seconds = time.perf_counter() - began
             if pushed:
                 owner._call_stack.pop()
         if hasattr(value, "phu"):
@@ -1104,4 +1129,4 @@ def _run_parallel_task(task: _ParallelTask) -> _TaskResult:
             pickle.dumps(error)
         except Exception:  # noqa: BLE001 - an unpicklable error still reaches the parent
             error = PrimitiveError(f"{type(error).__name__}: {error}")
-    return _TaskResult(value, capture.records, nested, frames, error)
+    return _TaskResult(value, capture.records, nested, frames, error, seconds)

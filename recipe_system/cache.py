@@ -27,6 +27,10 @@ The journal lives in ``./.reducecache/``::
     objects/ab/abcd....fits  checkpoints: the objects a step produced
     products/....json        the key and checksum of each final product written
 
+Which outputs are saved as checkpoints is a policy (``checkpoint_min_seconds``,
+``[reduce] checkpoint_min_seconds`` in the configuration): by default those of
+steps that took longer than saving them takes; ``0`` saves every step.
+
 A step is *reused* when ``reprocess`` is ``auto`` or ``never``, its record
 exists and is still valid: nothing is loaded then. Reused results are
 *materialized* (their checkpoint files opened, each one's checksum checked
@@ -35,9 +39,9 @@ must run, a primitive with side effects (``cacheable=False``), the recipe
 reading ``p.streams``, or the final products. A checkpoint that is missing or
 whose checksum differs is never trusted: the latest state that can be loaded
 is used and the steps after it run again. So ``kill -9`` in the middle of a
-``reduce`` costs only the step that was running: files are written atomically
-(temporary file + rename) and a step's record is written after its
-checkpoints.
+``reduce`` costs the step that was running (and the unsaved cheap steps
+before it): files are written atomically (temporary file + rename) and a
+step's record is written after its checkpoints.
 
 The cache only grows when something changes (a checkpoint is stored under
 its content key, so an unchanged step run again replaces its own files);
@@ -408,14 +412,16 @@ class StepCache:
     reprocess : {'auto', 'always', 'never'}
         See the module docstring.
     checkpoint_min_seconds : float or 'auto'
-        Save the outputs of steps that took at least this long (0, the
-        default: every step, so that a re-run redoes no completed step).
-        ``'auto'``: save them when the step took longer than saving them
-        would (estimated from the write speed seen so far), so that cheap
-        steps cost nothing extra on a first run and are redone instead when a
-        later run needs their result. Outputs made by worker processes are
-        always kept, being files already. A step without saved outputs is run
-        again if a later one needs its result.
+        Which step outputs are saved. ``'auto'`` (default): those of a step
+        that took longer than saving them would (estimated from the write
+        speed seen so far), so that cheap steps cost nothing extra on a first
+        run (and no disk space) and are redone, in seconds, when a later run
+        needs their result; expensive steps are never redone. A number: the
+        outputs of steps that took at least this many seconds; 0 saves every
+        step, so that no completed step is ever redone (at the price of
+        writing every intermediate frame: about the size of the inputs per
+        step). Outputs made by worker processes are always kept, being files
+        already. Every step is recorded whatever the policy.
     background : bool
         Write checkpoints in a background thread (a copy of each new object
         is taken at the end of its step), overlapping the next steps;
@@ -430,7 +436,8 @@ class StepCache:
     """
 
     def __init__(self, directory: str | os.PathLike | None = None, reprocess: str = "auto",
-                 checkpoint_min_seconds: float | str = 0.0, background: bool = False) -> None:
+                 checkpoint_min_seconds: float | str = "auto",
+                 background: bool = False) -> None:
         if reprocess not in REPROCESS_MODES:
             raise ReduceError(f"reprocess={reprocess!r}: expected one of "
                               f"{', '.join(REPROCESS_MODES)}")
@@ -452,6 +459,8 @@ class StepCache:
         self._records: list[dict[str, Any]] = []
         self._materializing = False
         self._writer = _Writer(background)
+        #: time to recompute the current state from the last saved one ('auto' policy)
+        self._unsaved_seconds = 0.0
 
     def remove_stale_temporaries(self, older_than: float = 600.0) -> int:
         """Delete temporary files of writes interrupted long ago (a killed run); return how many.
@@ -472,6 +481,37 @@ class StepCache:
                                 os.unlink(path)
                                 removed += 1
         return removed
+
+    def load_checksums(self, p: Any) -> None:
+        """Give `p` the MD5 checksums computed by earlier runs of files unchanged since.
+
+        A file is known by its path, size and modification time (in ns), as
+        ``make`` or ``git`` know them: an input file rewritten since has
+        another modification time and is read again.
+        """
+        memo = _read_json(os.path.join(self.directory, "checksums.json")) or {}
+        for path, (size, mtime_ns, md5) in memo.items():
+            p._md5_cache.setdefault((path, int(size), int(mtime_ns)), md5)
+
+    def save_checksums(self, p: Any) -> None:
+        """Keep the MD5 checksums `p` computed (of files that still exist unchanged)."""
+        path = os.path.join(self.directory, "checksums.json")
+        memo = _read_json(path) or {}
+        changed = False
+        for (name, size, mtime_ns), md5 in p._md5_cache.items():
+            try:
+                stat = os.stat(name)
+            except OSError:
+                continue
+            if (stat.st_size, stat.st_mtime_ns) == (size, mtime_ns) and \
+                    memo.get(name) != [size, mtime_ns, md5]:
+                memo[name] = [size, mtime_ns, md5]
+                changed = True
+        if changed:
+            try:
+                _write_json(path, memo)
+            except OSError as exc:       # only a speed-up for the next run
+                log.debug("checksum memo not written: %s", exc)
 
     # -- paths ---------------------------------------------------------------
     def _object_path(self, key: str) -> str:
@@ -621,6 +661,9 @@ class StepCache:
                 self.reports.append(report)
                 self._pending.append(_Pending(call, key, record, report))
                 self._records.append(record)
+                saved = all(o.get("file") for o in record["after"]["objects"])
+                self._unsaved_seconds = 0.0 if saved else \
+                    self._unsaved_seconds + float(record.get("seconds") or 0.0)
                 p._log_title(call.name)
                 previous = logutils.update_indent(logutils.current_indent() + 1)
                 p.log.stdinfo(f"Reused the result recorded {record.get('created', '')} "
@@ -785,11 +828,20 @@ class StepCache:
         return info, write
 
     def _worth_saving(self, after: _State, seconds: float) -> bool:
-        """Whether the new objects of a step that took `seconds` are saved (the policy)."""
+        """Whether the new objects of a step that took `seconds` are saved (the policy).
+
+        ``'auto'`` compares the cost of saving them with the cost of
+        recomputing them from the last saved state: this step and the unsaved
+        steps before it. A chain of cheap steps is thus saved once redoing it
+        would take longer than saving it.
+        """
         if self.checkpoint_min_seconds == "auto":
             new = [ad for ad, key in zip(after.objects, after.keys, strict=True)
                    if self._info.get(key) is None]
-            return seconds >= sum(_estimated_write_seconds(ad) for ad in new)
+            chain = self._unsaved_seconds + seconds
+            save = chain >= sum(_estimated_write_seconds(ad) for ad in new)
+            self._unsaved_seconds = 0.0 if save else chain
+            return save
         return seconds >= float(self.checkpoint_min_seconds)
 
     def flush(self) -> None:

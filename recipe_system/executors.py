@@ -2,7 +2,7 @@
 
 Three executors share one small interface (``submit(fn, *args)`` returning a
 future, ``as_completed(futures)``, ``max_workers``, ``worthwhile(n_items,
-pixels_each)``, ``close()``):
+pixels_each, seconds_each=None)``, ``close()``):
 
 * :class:`SerialExecutor` runs everything at once in this process.
 * :class:`LocalExecutor` is a pool of worker processes started with the
@@ -10,7 +10,10 @@ pixels_each)``, ``close()``):
   threading layer is not fork-safe, so workers never inherit a forked copy of a
   process that ran compiled kernels. The pool is created on first use and
   shared by every reduction of the process with the same number of jobs.
-  ``reduce --jobs N`` gives the primitives declared ``per_file`` such a pool.
+  ``reduce --jobs N`` gives the primitives declared ``per_file`` such a pool;
+  a primitive goes to it for images of at least ``min_pixels`` pixels, unless
+  it took less time a file the last time it ran than handing a file over
+  costs (then it runs here: cheap steps would only get slower).
 * :class:`DaskExecutor` sends work to a Dask distributed scheduler
   (``reduce --cluster tcp://HOST:PORT``, ``Reduce(executor=DaskExecutor(...))``;
   ``pip install astroreduce[dask]``). ``--cluster local:N`` starts a
@@ -47,6 +50,7 @@ from recipe_system.errors import ReduceError
 
 __all__ = [
     "DEFAULT_MIN_PIXELS",
+    "handover_seconds",
     "DaskExecutor",
     "LocalExecutor",
     "SerialExecutor",
@@ -63,6 +67,12 @@ DEFAULT_MIN_PIXELS = 1_000_000
 
 #: Loggers of the execution machinery, not shown with a reduction's log.
 _FOREIGN_LOGGERS = ("distributed", "tornado", "asyncio", "bokeh", "concurrent")
+
+
+def handover_seconds(pixels: int) -> float:
+    """Rough time to hand an image to a worker and back: FITS write and read of data,
+    variance and mask (about 10 bytes a pixel) at 150 MB/s, plus 50 ms."""
+    return 0.05 + pixels * 10 / 150e6
 
 
 def default_jobs() -> int:
@@ -90,7 +100,8 @@ class SerialExecutor:
     def as_completed(futures: Iterable[Any]) -> Iterator[Any]:
         return iter(list(futures))
 
-    def worthwhile(self, n_items: int, pixels_each: int) -> bool:
+    def worthwhile(self, n_items: int, pixels_each: int,
+                   seconds_each: float | None = None) -> bool:
         return False
 
     def close(self) -> None:
@@ -242,8 +253,22 @@ class LocalExecutor:
     def as_completed(futures: Iterable[Any]) -> Iterator[Any]:
         return concurrent.futures.as_completed(list(futures))
 
-    def worthwhile(self, n_items: int, pixels_each: int) -> bool:
-        return self.max_workers > 1 and n_items > 1 and pixels_each >= self.min_pixels
+    def worthwhile(self, n_items: int, pixels_each: int,
+                   seconds_each: float | None = None) -> bool:
+        """Whether `n_items` images of `pixels_each` pixels gain from the workers.
+
+        A file goes to a worker and comes back as a FITS file: worth it for
+        images of at least ``min_pixels`` pixels whose processing took longer
+        than that hand-over the last time (``seconds_each``; unknown the first
+        time). ``min_pixels=0`` sends everything (tests, benchmarks).
+        """
+        if self.max_workers < 2 or n_items < 2:
+            return False
+        if self.min_pixels == 0:
+            return True
+        if pixels_each < self.min_pixels:
+            return False
+        return seconds_each is None or seconds_each >= handover_seconds(pixels_each)
 
     def close(self) -> None:
         """Shut a private pool down (a shared pool lives until the process exits)."""
@@ -324,8 +349,14 @@ class DaskExecutor:
     def as_completed(self, futures: Iterable[Any]) -> Iterator[Any]:
         return iter(self._distributed.as_completed(list(futures)))
 
-    def worthwhile(self, n_items: int, pixels_each: int) -> bool:
-        return n_items > 1 and pixels_each >= self.min_pixels
+    def worthwhile(self, n_items: int, pixels_each: int,
+                   seconds_each: float | None = None) -> bool:
+        if n_items < 2:
+            return False
+        if self.min_pixels == 0:
+            return True
+        return pixels_each >= self.min_pixels and (
+            seconds_each is None or seconds_each >= handover_seconds(pixels_each))
 
     def close(self) -> None:
         """Close what this executor opened (a client or cluster given to it stays open)."""

@@ -42,8 +42,9 @@ Re-runs, provenance and parallel work (issue 10):
       r.runr()
 
 * The ``[reduce]`` section of the configuration file (dragonsrc) may set
-  ``reprocess``, ``jobs`` and ``checkpoint_min_seconds`` (a number, or
-  ``auto``: save a step's outputs only when it took longer than saving them).
+  ``reprocess``, ``jobs`` and ``checkpoint_min_seconds`` (``auto``, the
+  default: save a step's outputs only when it took longer than saving them;
+  a number of seconds; ``0``: save every step).
 * ``summary_lines()`` is the table printed at the end (what ran, what was
   reused, time per primitive or per reduction).
 """
@@ -165,7 +166,8 @@ class Reduce:
         The step cache directory (default ``./.reducecache``).
     checkpoint_min_seconds : float, 'auto' or None
         Which step outputs are saved (``StepCache``; None: ``[reduce]
-        checkpoint_min_seconds`` of the configuration file, else 0 = all).
+        checkpoint_min_seconds`` of the configuration file, else ``'auto'``;
+        0 saves every step).
     min_pixels : int or None
         Smallest image sent to worker processes (None: the executor's default).
     output_filenames : list of str
@@ -296,7 +298,7 @@ class Reduce:
     def _checkpoint_seconds(self) -> float | str:
         value = self.checkpoint_min_seconds
         if value is None:
-            value = self._config_value("checkpoint_min_seconds") or 0.0
+            value = self._config_value("checkpoint_min_seconds") or "auto"
         if value == "auto":
             return value
         try:
@@ -481,6 +483,7 @@ class Reduce:
         p = self._make_primitives(pclass, adinputs, uparms, ucals, caldb)
         cache = StepCache(self.cache_dir, reprocess, self._checkpoint_seconds())
         cache.remove_stale_temporaries()
+        cache.load_checksums(p)
         p.step_cache = cache
         jobs = self._jobs()
         if jobs > 1:
@@ -516,6 +519,7 @@ class Reduce:
         finally:
             p.step_cache = None
             cache.close()
+            cache.save_checksums(p)
             for path in p.transfer_files:
                 if os.path.exists(path):
                     os.unlink(path)

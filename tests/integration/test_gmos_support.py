@@ -184,7 +184,9 @@ def star_photometry(ext: Any, truth: dict, band: str, names: list[str], normalis
                                  annulus=annulus)
     fraction = measured_fraction(psfs, radius, annulus)
     flux, error = result.flux / fraction, result.flux_err / fraction
-    keep = (result.n_masked == 0) & np.isfinite(flux) & (expected / error > min_snr)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = expected / error
+    keep = (result.n_masked == 0) & np.isfinite(flux) & (error > 0) & (snr > min_snr)
     return StarPhotometry(ra=np.asarray(catalog["ra"], float)[pick][keep],
                           dec=np.asarray(catalog["dec"], float)[pick][keep],
                           x=x[keep], y=y[keep], expected=expected[keep], flux=flux[keep],
@@ -258,9 +260,11 @@ def fit_scene(ext: Any, truth: dict, band: str, names: list[str], normalisation:
     All the sources of the region (stars and galaxies) constrain the shift,
     so a region holding no bright star is still located to a few
     hundredths of a pixel. Gauss-Newton on the truth image and its
-    gradient, weighted by the VAR plane; the error is scaled by the
-    reduced chi-squared (resampled data have correlated noise). Pixels
-    within ``margin`` of an unilluminated or empty pixel are left out.
+    gradient, weighted by the VAR plane, with pixels beyond 5 standard
+    deviations of the fit (unflagged cosmic rays or hot pixels) left out
+    after the first pass; the error is scaled by the reduced chi-squared
+    (resampled data have correlated noise). Pixels within ``margin`` of an
+    unilluminated or empty pixel are left out too.
     """
     # pixels next to unilluminated or empty ones mix both through the interpolations
     edge = ndimage.binary_dilation((np.asarray(ext.mask) & (DQ.no_data | DQ.unilluminated)) != 0,
@@ -271,21 +275,26 @@ def fit_scene(ext: Any, truth: dict, band: str, names: list[str], normalisation:
         usable &= region
     data = np.asarray(ext.data, float)[usable]
     weight = 1.0 / np.sqrt(np.asarray(ext.variance, float)[usable])
+    keep = np.ones(data.size, dtype=bool)
     dx = dy = 0.0
-    for _ in range(iterations):
+    for iteration in range(iterations):
         model = render_truth(ext, truth, band, names, normalisation, (dx, dy))
         gy, gx = np.gradient(model)
         design = np.column_stack([model[usable], np.ones(data.size), -gx[usable], -gy[usable]])
-        coef, *_ = np.linalg.lstsq(design * weight[:, None], data * weight, rcond=None)
+        coef, *_ = np.linalg.lstsq(design[keep] * weight[keep, None], data[keep] * weight[keep],
+                                   rcond=None)
         scale = coef[0]
         dx, dy = dx + coef[2] / scale, dy + coef[3] / scale
-    weighted = design * weight[:, None]
-    chi2 = float(np.mean(((data - design @ coef) * weight) ** 2))
+        if iteration == 0:
+            residual = (data - design @ coef) * weight
+            keep = np.abs(residual) < 5.0 * 1.4826 * np.median(np.abs(residual))
+    weighted = design[keep] * weight[keep, None]
+    chi2 = float(np.mean(((data[keep] - design[keep] @ coef) * weight[keep]) ** 2))
     covariance = np.linalg.inv(weighted.T @ weighted) * chi2
     error = float(np.sqrt(max(covariance[2, 2], covariance[3, 3]))) / scale
     return SceneFit(dx=float(dx), dy=float(dy), error=error, scale=float(scale),
                     scale_error=float(np.sqrt(covariance[0, 0])),
-                    source_electrons=float(model[usable].sum()), pixels=int(usable.sum()))
+                    source_electrons=float(model[usable].sum()), pixels=int(keep.sum()))
 
 
 def ccd_regions(ext: Any) -> list[np.ndarray]:

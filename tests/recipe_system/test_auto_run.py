@@ -148,8 +148,11 @@ def test_gsaoi_auto_api_equals_the_api_tutorial(tmp_path, monkeypatch, isolated_
     assert manual_products & standard
     assert set(reduction.output_filenames) == set(plan.output_filenames)
     assert set(plan.science_products) == manual_products & (science | standard)
-    assert _products(auto) == manual_products
-    for name in sorted(manual_products):
+    # the tutorial script ends with an alignAndStack of the sky-subtracted frames (our
+    # stand-in for disco_stu), which auto mode does not run
+    reduced = {p for p in manual_products if not p.endswith("_stack.fits")}
+    assert _products(auto) == reduced
+    for name in sorted(reduced):
         _assert_same_pixels(name, manual, auto)
     registered = {f.name for f in LocalDB(auto).list_files()}
     assert "S20170505S0030_flat.fits" in registered

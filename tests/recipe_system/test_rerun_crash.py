@@ -26,6 +26,11 @@ def reduce_command(files, recipe):
 
 
 def environment(home):
+    """The subprocess environment: the plug-in importable, a dragonsrc saving every step."""
+    dragons = Path(home) / ".dragons"
+    dragons.mkdir(exist_ok=True)
+    # no completed step may be redone, however cheap: every step's outputs saved
+    (dragons / "dragonsrc").write_text("[reduce]\ncheckpoint_min_seconds = 0\n")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(SUPPORT)] + [
         p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])

@@ -37,14 +37,15 @@ def dark_reduction(files, directory, monkeypatch, **attributes):
 
 def test_f2_dark_second_run_reuses_every_step(f2_raw, tmp_path, monkeypatch):
     darks = f2_raw["dark"][:5]
-    first = dark_reduction(darks, tmp_path / "w", monkeypatch, jobs=1)
+    first = dark_reduction(darks, tmp_path / "w", monkeypatch, jobs=1, checkpoint_min_seconds=0)
     assert first.output_filenames == [DARK]
     assert [s.primitive for s in first.step_reports] == [
         "prepare", "addDQ", "ADUToElectrons", "addVAR", "nonlinearityCorrect", "stackDarks",
         "storeProcessedDark"]
     product = tmp_path / "w" / DARK
     before = (md5sum(product), product.stat().st_mtime_ns)
-    second = dark_reduction(darks, tmp_path / "w", monkeypatch, jobs=1)
+    second = dark_reduction(darks, tmp_path / "w", monkeypatch, jobs=1,
+                            checkpoint_min_seconds=0)
     assert [s.status for s in second.step_reports] == ["reused"] * 6 + ["always"]
     assert (md5sum(product), product.stat().st_mtime_ns) == before
     # the processed dark is in the database and in calibrations/ as before
@@ -85,3 +86,19 @@ def builtin_f2():
     yield
     registry.register_primitives("f2", saved[0])
     registry.register_recipes("f2", saved[1])
+
+
+def test_f2_dark_with_the_default_checkpoint_policy(f2_raw, tmp_path, monkeypatch):
+    """'auto': cheap steps are not saved (less disk), expensive results are never redone."""
+    darks = f2_raw["dark"][:5]
+    dark_reduction(darks, tmp_path / "w", monkeypatch, jobs=1)
+    product = tmp_path / "w" / DARK
+    expected = pixels(product)
+    saved = list((tmp_path / "w" / ".reducecache" / "objects").rglob("*.fits"))
+    assert 1 <= len(saved) < 5 * 5          # far fewer than one per file and per-file step
+    second = dark_reduction(darks, tmp_path / "w", monkeypatch, jobs=1)
+    statuses = [s.status for s in second.step_reports]
+    # stackDarks' result is loaded, never recomputed; what ran again is cheap
+    assert statuses[5:] == ["reused", "always"]
+    assert all(s in ("reused", "rerun") for s in statuses[:5])
+    assert pixels(product) == expected

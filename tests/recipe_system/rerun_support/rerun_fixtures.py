@@ -62,6 +62,8 @@ def make_reduce(files, recipe=None, caldb=None, **attributes) -> Reduce:
     if caldb is not None:
         r.calibration_databases = [caldb]
     r.jobs = attributes.pop("jobs", 1)
+    # the semantics tests: every step saved, so that no completed step is redone
+    r.checkpoint_min_seconds = attributes.pop("checkpoint_min_seconds", 0.0)
     for name, value in attributes.items():
         setattr(r, name, value)
     return r
