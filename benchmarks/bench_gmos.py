@@ -1,7 +1,7 @@
 """Benchmark: a full-size GMOS imaging reduction (biases, flats, 5 science frames), time and memory.
 
-The ``gmos-imaging`` dataset (GMOS-S Hamamatsu, 12 amplifiers, 2x2 binning,
-3133x2112 binned pixels of data per frame plus overscan) is simulated at full
+The ``gmos-imaging`` dataset (GMOS-S Hamamatsu, three CCDs of 1024x2112
+binned pixels read by 12 amplifiers, plus overscan) is simulated at full
 size and reduced as a user does, with the ``reduce`` command from a
 ``playground`` next to ``playdata`` and a private ``HOME`` whose
 ``~/.geminidr/rsys.cfg`` names the calibration database::
