@@ -12,6 +12,7 @@ from recipe_system.errors import (  # noqa: E402
 )
 
 __all__ = [
+    "ButlerError",
     "CalibrationDatabaseError",
     "CalibrationNotFoundError",
     "ConfigError",
@@ -21,3 +22,13 @@ __all__ = [
     "ReduceError",
     "UnrecognizedParameter",
 ]
+
+
+def __getattr__(name: str):
+    # ButlerError lives with the Butler; imported on first use so that
+    # ``import recipe_system`` stays light for the command-line tools.
+    if name == "ButlerError":
+        from recipe_system.butler import ButlerError
+
+        return ButlerError
+    raise AttributeError(f"module 'recipe_system' has no attribute {name!r}")
