@@ -17,33 +17,45 @@ branch-free and vectorise across pixels (SIMD across pixels rather than
 across frames, which is what makes order statistics cheap):
 
 1. load the tile of every frame, applying ``x*scale + zero`` and
-   ``v*scale**2``, and give every input a 64-bit key: its DQ badness class
-   (or "excluded" for non-finite data or a non-finite or negative variance)
-   in the top bits, then its value as order-preserving float32 bits, then
-   its frame number. Each pixel uses the inputs of its best class;
+   ``v*scale**2``, and give every input its DQ badness class (or
+   "excluded" for non-finite data or a non-finite or negative variance).
+   Each pixel uses the inputs of its best class;
 2. when the operation or the rejection needs order statistics, sort every
-   pixel's keys at once with a Batcher odd-even merge network
-   (compare-exchange with min/max: no data-dependent branches) -- for a plain
-   median only its comparators that lead to the middle rows (a selection
-   network), when no input of the tile is excluded; the sorted
-   values are decoded from the keys (or, after scaling, looked up by frame
-   number and put in exact float64 order);
+   pixel's inputs at once with a Batcher odd-even merge network
+   (compare-exchange with min/max: no data-dependent branches). Without
+   rejection and for sigclip, the VALUES are sorted, the inputs outside the
+   best class as +inf after them: as float32 when they are exact float32s
+   (no scale or zero; half-width values double the SIMD lanes), else as
+   float64. For a plain median only the comparators that lead to the
+   middle rows are applied (a selection network, chosen for the largest
+   number of missing inputs in the tile). minmax (whose ties are broken by
+   frame) and varclip (which needs each value's variance) sort 64-bit
+   keys instead: class in the top bits, then the value as order-preserving
+   float32 bits, then the frame number; the sorted values are decoded from
+   the keys (or, after scaling, looked up by frame number and put in exact
+   float64 order);
 3. rejection leaves, for each pixel, a contiguous range of its sorted inputs
    (minmax: drop the ends; sigclip: iterate on the range; varclip, whose
    survivors need not be contiguous, is done pixel by pixel and compacted);
-   the inputs kept are flagged back in frame order;
+   the inputs kept are flagged back in frame order -- for sigclip by value
+   (the kept range holds every input of the best class with a value within
+   its ends, since the clipping depends on the values alone), for the
+   others by key;
 4. combine (mean, wtmean, median, lmedian) with the output variance, the OR
    of the DQ of the inputs used and the rejection count.
 
 Order statistics: a per-pixel quickselect or insertion sort (tried first)
 spends most of its time in mispredicted data-dependent branches; the
 network does more comparisons but runs them a SIMD vector of pixels at a
-time without branches, and was about 3x faster on 20 frames. The plain
-median uses the pruned (selection) network, the partial selection for that
-case.
+time without branches, and was about 3x faster on 20 frames.
 
-Arithmetic is in float64. Scratch arrays are allocated once per chunk of
-tiles (a few times per thread), never per pixel.
+Indexing: row views start at the tile's first column and rows picked per
+pixel are unsigned, so that numba emits no negative-index wrap-around code,
+which would turn contiguous loads into gathers and stop stores vectorising.
+
+Arithmetic is in float64 (float32 only holds exact float32 values for
+sorting). Scratch arrays are allocated once per chunk of tiles (a few times
+per thread), never per pixel.
 """
 
 import math
@@ -54,6 +66,8 @@ from llvmlite import ir
 from numba import carray, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from gempy.library import order_statistics as _order_statistics
 
 OP_MEAN = 0
 OP_WTMEAN = 1
@@ -75,6 +89,7 @@ _FRAME_BITS = MAX_FRAMES - 1
 _VALUE_SHIFT = 16
 _CLASS_SHIFT = 48
 _EXCLUDED = 7
+_NO_DATA_CLASS = 5
 
 # Pixels per tile: a multiple of the SIMD width; the tile arrays of one
 # thread (about TILE_BYTES_PER_INPUT bytes per frame and pixel) should stay
@@ -96,11 +111,30 @@ _PREFETCH_INTRINSIC = (
     "llvm.prefetch.p0" if llvm_binding.llvm_version_info[0] >= 15 else "llvm.prefetch.p0i8"
 )
 
-HALF_PI = 0.5 * math.pi
 
 # error_model="numpy": a float division by zero gives inf/nan instead of a
 # check and a raise, which would stop the loops from vectorising.
 _JIT = dict(cache=True, fastmath=False, error_model="numpy")
+
+# var(median of m unit normal values), tabulated for m < len(table), and the
+# offsets c of pi / (2m + c) beyond it (order_statistics.median_variance_factor).
+_MEDIAN_VARIANCE = _order_statistics.MEDIAN_VARIANCE
+_LOWER_MEDIAN_VARIANCE = _order_statistics.LOWER_MEDIAN_VARIANCE
+_MEDIAN_OFFSETS = np.array(
+    [math.pi / _order_statistics.median_variance_factor(m, lower) - 2.0 * m
+     for lower in (False, True) for m in (_MEDIAN_VARIANCE.size - 1, _MEDIAN_VARIANCE.size - 2)])
+
+
+@njit(inline="always", **_JIT)
+def _median_factor(m, lower):
+    """var(median of m unit normal values), of the lower median with `lower`."""
+    if m < 1:
+        return 0.0
+    if m < _MEDIAN_VARIANCE.size:
+        return _LOWER_MEDIAN_VARIANCE[m] if lower else _MEDIAN_VARIANCE[m]
+    # offsets: [median (size-1 parity), median (other), lower..., lower...]
+    index = (2 if lower else 0) + (0 if m % 2 == (_MEDIAN_VARIANCE.size - 1) % 2 else 1)
+    return math.pi / (2.0 * m + _MEDIAN_OFFSETS[index])
 
 
 @intrinsic
@@ -202,7 +236,13 @@ def _key_value(key):
     return np.float64(_bits_float32(np.int32(bits)))
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
+def _variance_class(v):
+    """Class of an input from its variance: 0, or excluded if non-finite or negative."""
+    return 0 if ((v >= 0.0) & (v < np.inf)) else _EXCLUDED
+
+
+@njit(inline="always", **_JIT)
 def _prefetch_rows(addresses, strides, row, x0, width, itemsize):
     """Prefetch the given row, columns [x0, x0 + width), of every frame."""
     nbytes = width * itemsize
@@ -215,9 +255,9 @@ def _prefetch_rows(addresses, strides, row, x0, width, itemsize):
 @njit(**_JIT)
 def _load_tile(
     data_addr, data_stride, var_addr, var_stride, mask_addr, mask_stride, row, x0, width,
-    tile, nrows, ncols, has_var, has_mask, scale, zero, tile_x, tile_v, tile_m, keys, best,
+    tile, nrows, ncols, has_var, has_mask, scale, zero, tile_x, tile_v, tile_m, level, best,
 ):
-    """Step 1: load one tile of every frame, make the keys, find each pixel's best class."""
+    """Step 1: load one tile of every frame, scaled; each input's class, each pixel's best."""
     nframes = data_addr.shape[0]
     tiles_per_row = (ncols + tile - 1) // tile
     ahead = x0 // tile + _PREFETCH_TILES
@@ -235,53 +275,65 @@ def _load_tile(
     for i in range(nframes):
         s = scale[i]
         z = zero[i]
-        # keys[i] holds the class until the data loop makes the full key.
+        # Separate loops for DQ, variance and data: a loop that writes more
+        # arrays needs too many run-time overlap checks to be vectorised.
         if has_mask:
-            mrow = carray(_uint16_pointer(mask_addr[i] + row * mask_stride[i]), ncols)
+            mrow = carray(_uint16_pointer(mask_addr[i] + row * mask_stride[i] + 2 * x0), width)
             flags = 0
             for p in range(width):
-                m = np.int32(mrow[x0 + p])
+                m = np.int32(mrow[p])
                 tile_m[i, p] = m
                 flags |= m
             if flags == 0:
                 # Mostly the case: skip working out the classes.
                 for p in range(width):
-                    keys[i, p] = 0
+                    level[i, p] = 0
             else:
                 for p in range(width):
-                    keys[i, p] = _badness(tile_m[i, p])
+                    level[i, p] = _badness(tile_m[i, p])
         else:
             for p in range(width):
-                keys[i, p] = 0
+                level[i, p] = 0
         if has_var:
             s2 = s * s
-            vrow = carray(_float32_pointer(var_addr[i] + row * var_stride[i]), ncols)
+            vrow = carray(_float32_pointer(var_addr[i] + row * var_stride[i] + 4 * x0), width)
             for p in range(width):
-                v = np.float64(vrow[x0 + p])
+                v = np.float64(vrow[p])
                 tile_v[i, p] = v * s2
-                bad = 0 if ((v >= 0.0) & (v < np.inf)) else _EXCLUDED
-                keys[i, p] = max(keys[i, p], bad)
-        drow = carray(_float32_pointer(data_addr[i] + row * data_stride[i]), ncols)
+                level[i, p] = max(level[i, p], _variance_class(v))
+        drow = carray(_float32_pointer(data_addr[i] + row * data_stride[i] + 4 * x0), width)
         for p in range(width):
-            x = np.float64(drow[x0 + p])
-            scaled = x * s + z
-            tile_x[i, p] = scaled
-            level = max(keys[i, p], 0 if math.isfinite(x) else _EXCLUDED)
-            keys[i, p] = (
-                (level << _CLASS_SHIFT) | (_value_order(scaled) << _VALUE_SHIFT) | i
-            )
-            best[p] = min(best[p], level)
+            x = np.float64(drow[p])
+            tile_x[i, p] = x * s + z
+            cls = max(level[i, p], 0 if math.isfinite(x) else _EXCLUDED)
+            level[i, p] = cls
+            best[p] = min(best[p], cls)
 
 
 @njit(**_JIT)
-def _flag_best_class(keys, best, width, used, count):
-    """Flag (in frame order) and count the inputs of each pixel's best class."""
-    nframes = keys.shape[0]
+def _make_keys(level, tile_x, width, keys):
+    """The sort key of every input: class, then value as float32 order, then frame number."""
+    nframes = level.shape[0]
+    for i in range(nframes):
+        for p in range(width):
+            keys[i, p] = (
+                (level[i, p] << _CLASS_SHIFT) | (_value_order(tile_x[i, p]) << _VALUE_SHIFT) | i
+            )
+
+
+@njit(**_JIT)
+def _flag_best_class(level, best, width, blank_no_data, used, count):
+    """Flag (in frame order) and count the inputs of each pixel's best class.
+
+    With blank_no_data, a pixel whose best inputs are no_data has none.
+    """
+    nframes = level.shape[0]
+    unusable = _NO_DATA_CLASS if blank_no_data else _EXCLUDED
     for p in range(width):
         count[p] = 0
     for i in range(nframes):
         for p in range(width):
-            ok = ((keys[i, p] >> _CLASS_SHIFT) == best[p]) & (best[p] != _EXCLUDED)
+            ok = (level[i, p] == best[p]) & (best[p] < unusable)
             used[i, p] = ok
             count[p] += 1 if ok else 0
 
@@ -336,6 +388,45 @@ def _sorted_values(sorted_keys, width, count, tile_x, exact, sx):
                 j -= 1
             sx[j + 1, p] = x
             sorted_keys[j + 1, p] = key
+
+
+@njit(**_JIT)
+def _sorted_copy(tile_x, used, width, sx):
+    """Copy the values of each pixel's best class into sx, the others as +inf (sorted last)."""
+    nframes = tile_x.shape[0]
+    for j in range(nframes):
+        for p in range(width):
+            sx[j, p] = tile_x[j, p] if used[j, p] else np.inf
+
+
+@njit(**_JIT)
+def _sort_values(sx, width, network_lo, network_hi):
+    """Step 2 on values: apply the comparator network to every pixel's column of sx in place."""
+    for k in range(network_lo.shape[0]):
+        a = network_lo[k]
+        b = network_hi[k]
+        for p in range(width):
+            xa = sx[a, p]
+            xb = sx[b, p]
+            # No NaN here (excluded inputs are +inf): plain compare-and-select.
+            sx[a, p] = xa if xa < xb else xb
+            sx[b, p] = xb if xa < xb else xa
+
+
+@njit(**_JIT)
+def _kept_value_range(sx, lo, hi, width, value_lo, value_hi):
+    """The values [sx[lo], sx[hi - 1]] at the ends of each pixel's sorted range [lo, hi).
+
+    For a rejection that depends only on the values (sigclip), the range
+    holds every input of the best class with a value in that interval, so
+    that :func:`_combine_tile` flags exactly the inputs of the range by
+    comparing values.
+    """
+    for p in range(width):
+        nonempty = hi[p] > lo[p]
+        # Unsigned rows: no negative-index wrap-around code in the loads.
+        value_lo[p] = sx[np.uint64(lo[p]), p] if nonempty else np.inf
+        value_hi[p] = sx[np.uint64(max(hi[p] - 1, 0)), p] if nonempty else -np.inf
 
 
 @njit(**_JIT)
@@ -429,13 +520,14 @@ def _sigclip_ranges(
     for p in range(width):
         # Direct picks (O(1) a pixel); rows past a pixel's count hold junk
         # that only pixels with fewer than two values read, and ignore.
+        # Unsigned rows: no negative-index wrap-around code in the loads.
         first = lo[p]
         last = max(hi[p] - 1, first)
         middle = first + (last - first) // 2
-        low[p] = sx[first, p]
-        high[p] = sx[last, p]
-        median[p] = sx[middle, p]
-        s1[p] = sx[min(middle + 1, last), p]
+        low[p] = sx[np.uint64(first), p]
+        high[p] = sx[np.uint64(last), p]
+        median[p] = sx[np.uint64(middle), p]
+        s1[p] = sx[np.uint64(min(middle + 1, last)), p]
     for p in range(width):
         n = hi[p] - lo[p]
         median[p] = median[p] if n % 2 == 1 else 0.5 * (median[p] + s1[p])
@@ -574,17 +666,21 @@ def _noiseless_mean(tile_x, tile_v, used, p, nframes):
 
 @njit(**_JIT)
 def _combine_tile(
-    tile_x, tile_v, tile_m, used, count, sx, sorted_keys, lo, width, nframes, has_var,
-    operation, xsum, vsum, dq, nused, acc1, acc2, acc3, value, variance, frame_k,
+    tile_x, tile_v, tile_m, used, value_lo, value_hi, count, sx, lo, width, nframes, has_var,
+    operation, xsum, vsum, dq, nused, acc1, acc2, acc3, value, variance,
     out_data, out_var, out_mask, out_rej, y, x0,
 ):
     """Step 4: combine the inputs flagged in ``used`` (frame order) and write the outputs.
 
+    Only the flagged inputs with a value in [value_lo[p], value_hi[p]] are
+    used (the sigclip range; infinite bounds otherwise): the first pass
+    clears the flags of the others.
+
     nused[p] is the number of inputs flagged for pixel p. For the median
-    operations, they are also the sorted range of sx / sorted_keys starting
-    at lo[p]. Every loop runs over the whole tile; the few noiseless wtmean
-    pixels are redone one by one. xsum, vsum, dq, acc1-3, value, variance,
-    and frame_k are scratch arrays of the tile width.
+    operations, they are also the sorted range of sx starting at lo[p].
+    Every loop runs over the whole tile; the few noiseless wtmean pixels are
+    redone one by one. xsum, vsum, dq, acc1-3, value and variance are scratch
+    arrays of the tile width.
     """
     for p in range(width):
         xsum[p] = 0.0
@@ -595,8 +691,9 @@ def _combine_tile(
         acc3[p] = 0.0
     for j in range(nframes):
         for p in range(width):
-            inside = used[j, p]
             x = tile_x[j, p]
+            inside = used[j, p] & (x >= value_lo[p]) & (x <= value_hi[p])
+            used[j, p] = inside
             v = tile_v[j, p]
             m = tile_m[j, p]
             xsum[p] += x if inside else 0.0
@@ -653,27 +750,62 @@ def _combine_tile(
         last = nframes - 1
         for p in range(width):
             k = min(max(lo[p] + (nused[p] - 1) // 2, 0), last)
-            acc1[p] = sx[k, p]
-            acc2[p] = sx[min(k + 1, last), p]
-            frame_k[p] = sorted_keys[k, p] & _FRAME_BITS
+            acc1[p] = sx[np.uint64(k), p]
+            acc2[p] = sx[np.uint64(min(k + 1, last)), p]
         lower_median = operation == OP_LMEDIAN
         for p in range(width):
             even = nused[p] % 2 == 0
             value[p] = 0.5 * (acc1[p] + acc2[p]) if (even and not lower_median) else acc1[p]
-            variance[p] *= HALF_PI
-        if has_var:
-            # Odd count with nothing excluded: the variance of the median input.
-            for p in range(width):
-                n = nused[p]
-                chosen = (n == nframes) & (n % 2 == 1)
-                variance[p] = tile_v[min(frame_k[p], last), p] if chosen else variance[p]
+            # variance of the mean (v/n) -> of the median of the m = count inputs
+            # before rejection (gempy.library.order_statistics; not DRAGONS' pi/2)
+            variance[p] *= nused[p] * _median_factor(count[p], lower_median)
 
+    # Row views starting at x0: indexed by the loop variable alone, the
+    # stores need no negative-index wrap-around and vectorise.
+    data_row = out_data[y, x0:x0 + width]
+    var_row = out_var[y, x0:x0 + width]
+    mask_row = out_mask[y, x0:x0 + width]
+    rej_row = out_rej[y, x0:x0 + width]
     for p in range(width):
         empty = count[p] == 0
-        out_data[y, x0 + p] = 0.0 if empty else value[p]
-        out_var[y, x0 + p] = 0.0 if empty else variance[p]
-        out_mask[y, x0 + p] = DQ_NO_DATA if empty else dq[p]
-        out_rej[y, x0 + p] = count[p] - nused[p]
+        data_row[p] = 0.0 if empty else value[p]
+        var_row[p] = 0.0 if empty else variance[p]
+        mask_row[p] = DQ_NO_DATA if empty else dq[p]
+        rej_row[p] = count[p] - nused[p]
+
+
+@njit(**_JIT)
+def _rank_by_value(
+    sx, tile_x, used, count, width, reject, lsigma, hsigma, mclip, max_iters,
+    network_lo, network_hi, median_lo, median_hi, median_offsets, lo, hi,
+    low, high, median, s1, s2, value_lo, value_hi,
+):
+    """Steps 2-3 on values (no rejection, or sigclip): sort, clip, flag the kept inputs.
+
+    sx (float32 when the values are exact float32s, else float64) receives
+    each pixel's best-class values in order, the others as +inf after them;
+    [lo, hi) comes back as the kept range, and [value_lo, value_hi] as the
+    values at its ends, which :func:`_combine_tile` uses to flag its inputs.
+    Without rejection, only the middle rows are needed: the selection
+    network for the largest number of missing inputs in the tile.
+    """
+    nframes = tile_x.shape[0]
+    _sorted_copy(tile_x, used, width, sx)
+    if reject == REJECT_NONE:
+        fewest = nframes
+        for p in range(width):
+            fewest = min(fewest, count[p])
+        missing = nframes - fewest
+        if missing < median_offsets.size - 1:
+            start = median_offsets[missing]
+            stop = median_offsets[missing + 1]
+            _sort_values(sx, width, median_lo[start:stop], median_hi[start:stop])
+        else:
+            _sort_values(sx, width, network_lo, network_hi)
+        return
+    _sort_values(sx, width, network_lo, network_hi)
+    _sigclip_ranges(sx, width, lsigma, hsigma, mclip, max_iters, lo, hi, low, high, median, s1, s2)
+    _kept_value_range(sx, lo, hi, width, value_lo, value_hi)
 
 
 @njit(parallel=True, nogil=True, **_JIT)
@@ -681,7 +813,7 @@ def stack_rows(
     data_addr, data_stride, var_addr, var_stride, mask_addr, mask_stride,
     nrows, ncols, has_var, has_mask, scale, zero, operation, reject,
     lsigma, hsigma, mclip, max_iters, nlow, nhigh,
-    network_lo, network_hi, median_lo, median_hi, exact,
+    network_lo, network_hi, median_lo, median_hi, median_offsets, exact, blank_no_data,
     out_data, out_var, out_mask, out_rej, tile, nchunks,
 ):
     """Stack nrows rows of N frames (N < MAX_FRAMES).
@@ -708,13 +840,19 @@ def stack_rows(
     max_iters, nlow, nhigh : int
     network_lo, network_hi : int64 arrays
         Compare-exchange pairs (lo < hi) of a sorting network for N inputs.
-    median_lo, median_hi : int64 arrays
-        The same for a selection network: only rows (N-1)//2 and N//2 come
-        out right (used by the median operations when no input is excluded
-        and nothing is rejected).
+    median_lo, median_hi, median_offsets : int64 arrays
+        Selection networks, one after the other: comparators
+        ``median_offsets[m]:median_offsets[m + 1]`` put the right values in
+        the middle rows of any pixel with at least N - m inputs (the others
+        sorted last as +inf), rows (N-m-1)//2 to N//2; used by the median
+        operations when nothing is rejected, for m up to
+        ``median_offsets.size - 2`` (beyond, the full network is used).
     exact : bool
         True if every scaled value is exactly a float32 (no scale or zero),
-        so that the sort keys hold the values exactly.
+        so that float32 keys and sort buffers hold the values exactly.
+    blank_no_data : bool
+        Treat inputs flagged no_data as unusable: a pixel with nothing
+        better is 0 with DQ no_data (rather than combining them).
     out_data, out_var : float32 arrays (nrows, ncols)
     out_mask : uint16 array (nrows, ncols)
     out_rej : int16 array (nrows, ncols)
@@ -725,6 +863,7 @@ def stack_rows(
     """
     nframes = data_addr.shape[0]
     needs_order = reject != REJECT_NONE or operation == OP_MEDIAN or operation == OP_LMEDIAN
+    by_key = reject == REJECT_MINMAX or reject == REJECT_VARCLIP
     tiles_per_row = (ncols + tile - 1) // tile
     ntiles = nrows * tiles_per_row
     nchunks = max(1, min(ntiles, nchunks))
@@ -733,10 +872,14 @@ def stack_rows(
         tile_x = np.zeros((nframes, tile), dtype=np.float64)
         tile_v = np.zeros((nframes, tile), dtype=np.float64)
         tile_m = np.zeros((nframes, tile), dtype=np.int32)
-        keys = np.empty((nframes, tile), dtype=np.int64)
-        sorted_keys = np.empty((nframes, tile), dtype=np.int64)
+        level = np.empty((nframes, tile), dtype=np.int64)
         used = np.empty((nframes, tile), dtype=np.bool_)
         sx = np.zeros((nframes, tile), dtype=np.float64)
+        sx32 = np.zeros((nframes, tile), dtype=np.float32)
+        # Keys only for the rejections that sort them (a row of junk otherwise).
+        key_rows = nframes if by_key else 1
+        keys = np.empty((key_rows, tile), dtype=np.int64)
+        sorted_keys = np.empty((key_rows, tile), dtype=np.int64)
         best = np.empty(tile, dtype=np.int64)
         count = np.empty(tile, dtype=np.int64)
         lo = np.zeros(tile, dtype=np.int64)
@@ -752,6 +895,8 @@ def stack_rows(
         acc3 = np.empty(tile, dtype=np.float64)
         acc4 = np.empty(tile, dtype=np.float64)
         acc5 = np.empty(tile, dtype=np.float64)
+        value_lo = np.empty(tile, dtype=np.float64)
+        value_hi = np.empty(tile, dtype=np.float64)
         keep = np.empty(nframes, dtype=np.bool_)
         for t in range(c * per_chunk, min(ntiles, (c + 1) * per_chunk)):
             row = t // tiles_per_row
@@ -760,47 +905,56 @@ def stack_rows(
             _load_tile(
                 data_addr, data_stride, var_addr, var_stride, mask_addr, mask_stride, row, x0,
                 width, tile, nrows, ncols, has_var, has_mask, scale, zero, tile_x, tile_v,
-                tile_m, keys, best,
+                tile_m, level, best,
             )
-            _flag_best_class(keys, best, width, used, count)
+            _flag_best_class(level, best, width, blank_no_data, used, count)
             for p in range(width):
-                nused[p] = count[p]
-            if needs_order:
-                complete = True
-                for p in range(width):
-                    complete &= count[p] == nframes
-                if reject == REJECT_NONE and complete:
-                    # Only the middle rows are read: the selection network.
-                    _sort_tile(keys, sorted_keys, width, median_lo, median_hi)
-                else:
-                    _sort_tile(keys, sorted_keys, width, network_lo, network_hi)
+                lo[p] = 0
+                hi[p] = count[p]
+                value_lo[p] = -np.inf
+                value_hi[p] = np.inf
+            if by_key:
+                # minmax and varclip: ties and variances need each value's frame.
+                _make_keys(level, tile_x, width, keys)
+                _sort_tile(keys, sorted_keys, width, network_lo, network_hi)
                 _sorted_values(sorted_keys, width, count, tile_x, exact, sx)
-                for p in range(width):
-                    lo[p] = 0
-                    hi[p] = count[p]
                 if reject == REJECT_MINMAX:
                     _minmax_ranges(count, width, nframes, nlow, nhigh, lo, hi)
-                elif reject == REJECT_SIGCLIP:
-                    _sigclip_ranges(
-                        sx, width, lsigma, hsigma, mclip, max_iters, lo, hi,
-                        acc1, acc2, acc3, acc4, acc5,
-                    )
-                elif reject == REJECT_VARCLIP:
+                else:
                     for p in range(width):
                         if count[p] > 1:
                             hi[p] = _varclip_column(
                                 sx, sorted_keys, tile_v, p, count[p], keep, lsigma, hsigma,
                                 mclip, max_iters,
                             )
-                for p in range(width):
-                    nused[p] = hi[p] - lo[p]
-                if reject != REJECT_NONE:
-                    _flag_kept(
-                        keys, sorted_keys, lo, hi, width,
-                        exact and reject != REJECT_VARCLIP, used, key_lo, key_hi,
-                    )
-            _combine_tile(
-                tile_x, tile_v, tile_m, used, count, sx, sorted_keys, lo, width, nframes,
-                has_var, operation, xsum, vsum, dq, nused, acc1, acc2, acc3, acc4, acc5,
-                key_lo, out_data, out_var, out_mask, out_rej, row, x0,
-            )
+                _flag_kept(
+                    keys, sorted_keys, lo, hi, width, exact and reject == REJECT_MINMAX, used,
+                    key_lo, key_hi,
+                )
+            elif needs_order and exact:
+                # The values are float32s: sort them as such, twice the SIMD lanes.
+                _rank_by_value(
+                    sx32, tile_x, used, count, width, reject, lsigma, hsigma, mclip, max_iters,
+                    network_lo, network_hi, median_lo, median_hi, median_offsets, lo, hi,
+                    acc1, acc2, acc3, acc4, acc5, value_lo, value_hi,
+                )
+            elif needs_order:
+                _rank_by_value(
+                    sx, tile_x, used, count, width, reject, lsigma, hsigma, mclip, max_iters,
+                    network_lo, network_hi, median_lo, median_hi, median_offsets, lo, hi,
+                    acc1, acc2, acc3, acc4, acc5, value_lo, value_hi,
+                )
+            for p in range(width):
+                nused[p] = hi[p] - lo[p]
+            if needs_order and exact and not by_key:
+                _combine_tile(
+                    tile_x, tile_v, tile_m, used, value_lo, value_hi, count, sx32, lo, width,
+                    nframes, has_var, operation, xsum, vsum, dq, nused, acc1, acc2, acc3, acc4,
+                    acc5, out_data, out_var, out_mask, out_rej, row, x0,
+                )
+            else:
+                _combine_tile(
+                    tile_x, tile_v, tile_m, used, value_lo, value_hi, count, sx, lo, width,
+                    nframes, has_var, operation, xsum, vsum, dq, nused, acc1, acc2, acc3, acc4,
+                    acc5, out_data, out_var, out_mask, out_rej, row, x0,
+                )

@@ -71,6 +71,10 @@ _MAX_ITERS_CAP = 100
 # and cost cache misses, so a larger budget is not used up.
 _EFFICIENT_STRIP_BYTES = 64 * 2**20
 
+# Selection networks for the median are made for up to this many inputs
+# missing at a pixel of a tile (see _median_networks).
+_MAX_MISSING = 15
+
 # Chunks of tiles per thread, handed out one at a time (dynamic scheduling),
 # so that a thread slowed down by other processes does not hold up the rest.
 _CHUNKS_PER_THREAD = 32
@@ -174,16 +178,17 @@ def _sorting_network(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=64)
-def _median_network(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The comparators of :func:`_sorting_network` that lead to rows (n-1)//2 and n//2.
+def _median_network(n: int, missing: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The comparators of :func:`_sorting_network` that lead to the middle rows.
 
-    Working back from the last comparator, keep those touching a row that
-    matters, and make both their rows matter: the result puts the right
-    values in the two middle rows (a selection network), the other rows are
-    only partly ordered.
+    The rows are those a median reads when up to ``missing`` of the n inputs
+    are absent (sorted last as +inf): (n-1-missing)//2 to n//2. Working back
+    from the last comparator, keep those touching a row that matters, and
+    make both their rows matter: the result puts the right values in those
+    rows (a selection network), the other rows are only partly ordered.
     """
     lo, hi = _sorting_network(n)
-    wanted = {(n - 1) // 2, n // 2}
+    wanted = set(range((n - 1 - missing) // 2, n // 2 + 1))
     kept = []
     for a, b in zip(lo[::-1].tolist(), hi[::-1].tolist(), strict=True):
         if a in wanted or b in wanted:
@@ -191,6 +196,22 @@ def _median_network(n: int) -> tuple[np.ndarray, np.ndarray]:
             wanted.update((a, b))
     network = np.array(kept[::-1], dtype=np.int64).reshape(-1, 2)
     return np.ascontiguousarray(network[:, 0]), np.ascontiguousarray(network[:, 1])
+
+
+@functools.lru_cache(maxsize=64)
+def _median_networks(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_median_network` for 0, 1, ... missing inputs, end to end, and their offsets.
+
+    Up to _MAX_MISSING missing inputs (fewer than n): with more, the
+    selection network is nearly the whole sorting network, which the kernel
+    then uses.
+    """
+    networks = [_median_network(n, missing) for missing in range(min(n, _MAX_MISSING + 1))]
+    offsets = np.zeros(len(networks) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([lo.size for lo, _ in networks])
+    lo = np.concatenate([lo for lo, _ in networks]).astype(np.int64)
+    hi = np.concatenate([hi for _, hi in networks]).astype(np.int64)
+    return lo, hi, offsets
 
 
 def _as_frames(arrays: Any, name: str, nframes: int | None = None) -> list | None:
@@ -406,8 +427,10 @@ def stack(
     clean ones if any; else those flagged cosmic_ray; and so on; if all are
     no_data, those). Non-finite data, and non-finite or negative variances,
     exclude the input altogether; a pixel with no valid input at all is 0
-    with DQ no_data and variance 0. The output DQ is the OR of the DQ of the
-    inputs actually used (after rejection).
+    with DQ no_data and variance 0. So is, when zero offsets are applied, a
+    pixel whose inputs are all flagged no_data (they hold no data, and the
+    offsets would make up a level there). The output DQ is the OR of the DQ
+    of the inputs actually used (after rejection).
 
     Output variance, with n the number of inputs used at the pixel and N
     the number of frames:
@@ -417,10 +440,15 @@ def stack(
     - wtmean: ``sum(x/v)/sum(1/v)``, variance ``1/sum(1/v)``; inputs with
       zero variance have infinite weight (the result is their mean,
       variance 0);
-    - median, lmedian: the variance of the chosen input when n = N is odd
-      (no input excluded or rejected); else ``pi/2 * sum(v)/n**2``, or
-      ``pi/2`` times the sample variance of the mean without input
-      variances.
+    - median, lmedian: ``f(m) * sum(v)/n``, the variance of the median of
+      m normal values of variance mean(v), where m is the number of inputs
+      before rejection (the median of the survivors of a symmetric minmax
+      is the median of all m) and f(m) is
+      :func:`gempy.library.order_statistics.median_variance_factor`
+      (1, 0.5, 0.449, 0.298, 0.287... -> pi/(2m)); without input variances,
+      ``f(m)`` times the sample variance. DRAGONS uses ``pi/2 * sum(v)/n**2``
+      (one input's variance for an odd n = N), which overstates the noise of
+      a median of a few frames by up to 3.5x.
 
     A single frame is returned as it is (scaled if asked), with its
     variance (None if it has none); rejection needs at least two frames and
@@ -502,6 +530,8 @@ def stack(
         zero_factors = np.zeros(nframes)
     # Unscaled values are exact float32s, which the kernel's sort keys hold.
     exact = bool(np.all(scale_factors == 1.0)) and bool(np.all(zero_factors == 0.0))
+    # no_data inputs hold no data: offsetting them would make up a level.
+    blank_no_data = bool(np.any(zero_factors != 0.0))
 
     budget = parse_memory(memory)
     nrows, ncols = shape
@@ -522,7 +552,7 @@ def stack(
     out_rej = np.empty(shape, dtype=np.int16)
 
     network_lo, network_hi = _sorting_network(nframes)
-    median_lo, median_hi = _median_network(nframes)
+    median_lo, median_hi, median_offsets = _median_networks(nframes)
     unused = np.zeros(nframes, dtype=np.int64)
     previous_threads = numba.get_num_threads()
     if nthreads is not None:
@@ -545,7 +575,7 @@ def stack(
                 int(OPERATIONS[operation]), int(REJECT_METHODS[reject_method]),
                 float(lsigma), float(hsigma), bool(mclip), int(max_iters),
                 int(nlow), int(nhigh), network_lo, network_hi, median_lo, median_hi,
-                bool(exact),
+                median_offsets, bool(exact), blank_no_data,
                 out_data[y0:y1], out_var[y0:y1], out_mask[y0:y1], out_rej[y0:y1],
                 int(kernels.tile_width(nframes)), int(nchunks),
             )

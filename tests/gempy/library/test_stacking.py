@@ -1,12 +1,11 @@
 """gempy.library.stacking against a plain per-pixel reference, and its documented rules."""
 
-import math
-
 import numpy as np
 import pytest
 from astropy.stats import sigma_clip
 
 from gempy.library import stacking
+from gempy.library.order_statistics import median_variance_factor
 from gempy.library.stacking import StackResult, scale_zero_factors, stack
 
 OPERATIONS = ["mean", "wtmean", "median", "lmedian"]
@@ -69,6 +68,7 @@ def reference_pixel(x, v, m, has_var, operation, reject, nframes, **clip):
         reject = "sigclip"
     keep = reference_keep(x, v, reject, nframes, **clip) if nframes > 1 else np.ones(x.size, bool)
     nrej = x.size - keep.sum()
+    ninputs = x.size  # before rejection: the median's variance is that of a median of these
     x, v, m = x[keep], v[keep], m[keep]
     n = x.size
     dq = int(np.bitwise_or.reduce(m)) if m.size else 0
@@ -85,10 +85,8 @@ def reference_pixel(x, v, m, has_var, operation, reject, nframes, **clip):
     order = np.argsort(x, kind="stable")
     chosen = order[(n - 1) // 2]
     value = np.median(x) if operation == "median" else x[chosen]
-    if has_var:
-        variance = v[chosen] if (n == nframes and n % 2 == 1) else math.pi / 2 * v.sum() / n**2
-    else:
-        variance = math.pi / 2 * sample_var
+    factor = median_variance_factor(ninputs, lower=operation == "lmedian")
+    variance = factor * (v.sum() / n if has_var else n * sample_var)
     return value, variance, dq, nrej
 
 
@@ -296,7 +294,8 @@ def test_two_frames():
     np.testing.assert_allclose(mean.variance, [[1.0, 2.0]])
     median = stack([a, b], [va, vb], operation="median", reject_method="none")
     np.testing.assert_allclose(median.data, [[2.0, 52.5]])
-    np.testing.assert_allclose(median.variance, [[math.pi / 2 * 1.0, math.pi / 2 * 2.0]])
+    # the median of two is their mean
+    np.testing.assert_allclose(median.variance, [[1.0, 2.0]])
     lower = stack([a, b], operation="lmedian", reject_method="none")
     np.testing.assert_allclose(lower.data, [[1.0, 5.0]])
     low_kept = stack([a, b], [va, vb], reject_method="minmax", nhigh=1, save_rejection_map=True)
@@ -412,19 +411,25 @@ def test_variance_formulas():
     result = stack(data, var, operation="wtmean", reject_method="none")
     assert result.data[0, 0] == pytest.approx((x / v).sum() / (1 / v).sum())
     assert result.variance[0, 0] == pytest.approx(1 / (1 / v).sum())
-    # Odd count, nothing excluded: the variance of the median pixel.
+    # Median of 5: f(5) = 0.2868 times the mean variance (not DRAGONS' pi/2 v/n).
     result = stack(data, var, operation="median", reject_method="none")
-    assert result.data[0, 0] == 4.0 and result.variance[0, 0] == pytest.approx(3.0)
-    # One input flagged: even count, pi/2 * mean(v) / n.
+    assert result.data[0, 0] == 4.0
+    assert result.variance[0, 0] == pytest.approx(0.286834 * v.mean(), rel=1e-5)
+    # One input flagged: median of 4, the mean of the middle two, f(4) = 0.2982.
     mask = np.zeros(data.shape, np.uint16)
     mask[4] = 1
     result = stack(data, var, mask, operation="median", reject_method="none")
     assert result.data[0, 0] == 3.0
-    assert result.variance[0, 0] == pytest.approx(math.pi / 2 * v[:4].sum() / 16)
+    assert result.variance[0, 0] == pytest.approx(0.298200 * v[:4].mean(), rel=1e-5)
+    # The lower median of 4 is one order statistic: f = 0.3605.
     result = stack(data, var, mask, operation="lmedian", reject_method="none")
     assert result.data[0, 0] == 2.0
+    assert result.variance[0, 0] == pytest.approx(0.360455 * v[:4].mean(), rel=1e-5)
+    # Minmax 1/1 keeps the median of all five: the variance is still f(5) mean(v).
+    result = stack(data, var, operation="median", reject_method="minmax", nlow=1, nhigh=1)
+    assert result.variance[0, 0] == pytest.approx(0.286834 * v[1:4].mean(), rel=1e-5)
     result = stack(data, operation="median", reject_method="none")
-    assert result.variance[0, 0] == pytest.approx(math.pi / 2 * sample)
+    assert result.variance[0, 0] == pytest.approx(0.286834 * n * sample, rel=1e-5)
     # Zero variance: infinite weight.
     var0 = var.copy()
     var0[1] = 0.0
@@ -566,6 +571,28 @@ def test_median_network_selects_the_middle_rows(n):
     np.testing.assert_array_equal(inputs[:, middle], expected[:, middle])
 
 
+@pytest.mark.parametrize("n", range(2, 13))
+def test_median_network_with_missing_inputs_selects_every_middle_row_needed(n):
+    # With up to m inputs missing (sorted last as +inf), a median reads rows
+    # (n-1-m)//2 .. n//2; by the 0-1 principle, checking every binary input
+    # proves the pruned network right for every input.
+    lo_all, hi_all, offsets = stacking._median_networks(n)
+    assert offsets.size == min(n, stacking._MAX_MISSING + 1) + 1
+    assert offsets[-1] == lo_all.size
+    for missing in range(offsets.size - 1):
+        lo = lo_all[offsets[missing]:offsets[missing + 1]]
+        hi = hi_all[offsets[missing]:offsets[missing + 1]]
+        assert len(lo) <= len(stacking._sorting_network(n)[0])
+        inputs = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).astype(np.int8)
+        expected = np.sort(inputs, axis=1)
+        for a, b in zip(lo, hi, strict=True):
+            low = np.minimum(inputs[:, a], inputs[:, b])
+            inputs[:, b] = np.maximum(inputs[:, a], inputs[:, b])
+            inputs[:, a] = low
+        rows = list(range((n - 1 - missing) // 2, n // 2 + 1))
+        np.testing.assert_array_equal(inputs[:, rows], expected[:, rows])
+
+
 @pytest.mark.parametrize("n", [13, 20, 31, 64, 100, 257])
 def test_sorting_network_sorts_random_inputs(n):
     lo, hi = stacking._sorting_network(n)
@@ -640,3 +667,78 @@ def test_unusable_factors_switch_scaling_off(caplog):
     assert "no scaling" in caplog.text
     with pytest.raises(ValueError, match="statsec"):
         scale_zero_factors(frames, statsec=(0, 100, 0, 10), zero=True)
+
+
+def test_zero_offsets_leave_no_data_pixels_at_zero():
+    # Three frames whose sky levels differ; a strip (column 0) holds no data
+    # in any frame (a chip gap: 0, flagged no_data), column 1 in one frame.
+    levels = np.array([100.0, 110.0, 95.0], np.float32)
+    data = levels[:, None, None] * np.ones((3, 4, 3), np.float32)
+    data[:, :, 0] = 0.0
+    data[1, :, 1] = 0.0
+    mask = np.zeros(data.shape, np.uint16)
+    mask[:, :, 0] = 16
+    mask[1, :, 1] = 16
+    variance = np.ones(data.shape, np.float32)
+    zero = levels[0] - levels  # brings every frame to 100
+    for operation, reject in (("mean", "sigclip"), ("median", "none"), ("mean", "minmax")):
+        result = stack(data, variance, mask, operation=operation, reject_method=reject,
+                       nlow=0, nhigh=1, zero=zero, save_rejection_map=True)
+        # Not the mean offset (5 for 0 + [0, -10, 5]): nothing, flagged no_data.
+        assert np.all(result.data[:, 0] == 0) and np.all(result.variance[:, 0] == 0)
+        assert np.all(result.mask[:, 0] == 16) and np.all(result.rejection_map[:, 0] == 0)
+        # The good inputs still make the other columns, at the level of frame 0.
+        np.testing.assert_allclose(result.data[:, 1:], 100.0, rtol=1e-6)
+        assert np.all(result.mask[:, 1:] == 0)
+    # Without offsets the no_data inputs are combined as before (nothing better).
+    plain = stack(data, variance, mask, operation="mean", reject_method="none")
+    assert np.all(plain.data[:, 0] == 0) and np.all(plain.mask[:, 0] == 16)
+
+
+@pytest.mark.parametrize("scale", [None, 2.0])
+def test_sigclip_with_tied_values_and_flagged_inputs_of_equal_value(scale):
+    # 12 clean inputs of a pixel: tied values, two tied outliers; four inputs
+    # flagged cosmic_ray (a worse class) share values with both groups. The
+    # tied outliers go together, the flagged inputs never count, whatever
+    # their value, and the output DQ is the OR of the kept inputs only.
+    clean = [100.0, 100.0, 100.0, 101.0, 101.0, 99.0, 99.0, 100.5, 99.5, 100.0, 150.0, 150.0]
+    flagged = [100.0, 150.0, 101.0, 99.0]
+    data = np.array(clean + flagged, np.float32)[:, None, None] * np.ones((1, 2, 3), np.float32)
+    mask = np.zeros(data.shape, np.uint16)
+    mask[len(clean):] = 8
+    mask[3] = 2  # non_linear, kept: in the output DQ
+    mask[10] = 4  # saturated, rejected: not in the output DQ
+    variance = np.full(data.shape, 4.0, np.float32)
+    factors = None if scale is None else np.full(len(data), scale)
+    clip = dict(reject_method="sigclip", lsigma=2.0, hsigma=2.0, scale=factors)
+    result = stack(data, variance, mask, operation="mean", save_rejection_map=True, **clip)
+    kept = np.array(clean[:10])
+    factor = 1.0 if scale is None else scale
+    np.testing.assert_allclose(result.data, kept.mean() * factor, rtol=1e-6)
+    np.testing.assert_allclose(result.variance, 4.0 * factor**2 / kept.size, rtol=1e-6)
+    assert np.all(result.mask == 2) and np.all(result.rejection_map == 2)
+    median = stack(data, variance, mask, operation="median", **clip)
+    np.testing.assert_allclose(median.data, np.median(kept) * factor, rtol=1e-6)
+
+
+@pytest.mark.parametrize("operation", ["median", "lmedian"])
+def test_median_of_many_frames_with_any_number_of_inputs_flagged(operation):
+    # 24 frames: the pixels of row 0 lose 0 to 15 inputs to DQ (the kernel
+    # sorts that row with the selection network for 15 missing), those of
+    # row 1 up to 23 (the full sorting network); each pixel is the median
+    # of its clean inputs.
+    nframes, width = 24, 48
+    rng = np.random.default_rng(24)
+    data = rng.normal(500.0, 20.0, (nframes, 2, width)).astype(np.float32)
+    mask = np.zeros(data.shape, np.uint16)
+    for x in range(width):
+        for y, most in ((0, 16), (1, nframes)):
+            mask[rng.permutation(nframes)[: x % most], y, x] = 1
+    result = stack(data, mask=mask, operation=operation, reject_method="none")
+    for x in range(width):
+        for y in range(2):
+            clean = np.sort(data[mask[:, y, x] == 0, y, x].astype(np.float64))
+            n = clean.size
+            expected = clean[(n - 1) // 2] if operation == "lmedian" else np.median(clean)
+            assert result.data[y, x] == pytest.approx(expected, rel=1e-6)
+            assert result.mask[y, x] == 0
