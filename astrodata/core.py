@@ -6,6 +6,12 @@ extension (``ad[i]``) and top-level tables (``ad.REFCAT``, ``ad.PROVENANCE``).
 Subclasses (one per instrument, in ``astrodata/instruments``) add tag methods
 and descriptors; :mod:`astrodata.factory` picks the most specific class for a
 file.
+
+An object read from a file holds its extensions as
+:class:`~astrodata.fits.PendingExtension` until something other than their
+headers, shapes or extension items is asked for; the NDAstroData are built
+then (see ``_nd_at``). So ``astropy.nddata`` and ``astropy.table`` are only
+imported by code that works on pixels or tables.
 """
 
 from __future__ import annotations
@@ -13,23 +19,25 @@ from __future__ import annotations
 import copy as copy_module
 import logging
 import os
+import sys
 import textwrap
 import warnings
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.io import fits
-from astropy.nddata import NDData
-from astropy.table import Table
 
 from astrodata.descriptors import astro_data_descriptor, descriptor_names
 from astrodata.dq import DQ
 from astrodata.errors import AstroDataError
-from astrodata.fits import LazyTable, build_extensions, read_source, write_fits
+from astrodata.fits import LazyTable, PendingExtension, build_extensions, read_source, write_fits
 from astrodata.headers import FitsHeaderCollection, set_new_keyword
-from astrodata.nddata import LazyArray, NDAstroData, variance_of
+from astrodata.lazyarray import LazyArray
 from astrodata.tags import collect_tagsets, resolve_tags
+
+if TYPE_CHECKING:
+    from astrodata.nddata import NDAstroData
 
 __all__ = ["AstroData"]
 
@@ -41,6 +49,25 @@ _RESERVED_ATTRIBUTES = {"SCI": "data", "VAR": "variance", "DQ": "mask"}
 
 def _is_upper_name(name: str) -> bool:
     return not name.startswith("_") and name.isupper()
+
+
+def _is_instance_of(value: Any, module: str, name: str) -> bool:
+    """``isinstance(value, module.name)`` without importing ``module``.
+
+    An object cannot be an instance of a class whose module was never
+    imported, so the (costly) import of astropy.table or astropy.nddata is
+    left to the code that makes such objects.
+    """
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(value, getattr(loaded, name))
+
+
+def _is_table(value: Any) -> bool:
+    return _is_instance_of(value, "astropy.table", "Table")
+
+
+def _is_nddata(value: Any) -> bool:
+    return _is_instance_of(value, "astropy.nddata", "NDData")
 
 
 class AstroData:
@@ -72,7 +99,7 @@ class AstroData:
         path: str | None = None,
     ) -> None:
         self._phu = phu if phu is not None else fits.Header()
-        self._nddata: list[NDAstroData] = list(nddata or [])
+        self._nddata: list[NDAstroData | PendingExtension] = list(nddata or [])
         self._tables: dict[str, Any] = dict(tables or {})
         self._indices: list[int] | None = None
         self._single = False
@@ -116,7 +143,23 @@ class AstroData:
 
     # -- structure ----------------------------------------------------------
 
+    def _nd_at(self, index: int) -> NDAstroData:
+        """The NDAstroData of extension ``index``, built now if it is still pending.
+
+        The list is shared by every slice of the object, so all see the built one.
+        """
+        nd = self._nddata[index]
+        if isinstance(nd, PendingExtension):
+            nd = self._nddata[index] = nd.build()
+        return nd
+
     def _selected(self) -> list[NDAstroData]:
+        if self._indices is None:
+            return [self._nd_at(i) for i in range(len(self._nddata))]
+        return [self._nd_at(i) for i in self._indices]
+
+    def _selected_stored(self) -> list[NDAstroData | PendingExtension]:
+        """The selected extensions as stored, pending ones not built (for ``meta``, ``shape``)."""
         if self._indices is None:
             return list(self._nddata)
         return [self._nddata[i] for i in self._indices]
@@ -177,6 +220,8 @@ class AstroData:
         if self._single:
             raise AstroDataError("cannot assign into a single slice")
         i = self.indices[index]
+        from astrodata.nddata import NDAstroData
+
         if isinstance(value, AstroData):
             if not value.is_single:
                 raise AstroDataError("only a single slice can be assigned to an extension")
@@ -200,6 +245,8 @@ class AstroData:
         return f"<{type(self).__name__} {what}: {len(self)} extension(s)>"
 
     def __deepcopy__(self, memo: dict) -> AstroData:
+        for index in range(len(self._nddata)):
+            self._nd_at(index)  # copies are of NDAstroData, as they always were
         obj = object.__new__(type(self))
         memo[id(self)] = obj
         for key, value in self.__dict__.items():
@@ -229,11 +276,11 @@ class AstroData:
     def hdr(self) -> Any:
         """Extension header(s): a Header on a single slice, else a FitsHeaderCollection."""
         if self._single:
-            return self._header_of(self._selected()[0])
-        return FitsHeaderCollection([self._header_of(nd) for nd in self._selected()])
+            return self._header_of(self._selected_stored()[0])
+        return FitsHeaderCollection([self._header_of(nd) for nd in self._selected_stored()])
 
     @staticmethod
-    def _header_of(nd: NDAstroData) -> fits.Header:
+    def _header_of(nd: NDAstroData | PendingExtension) -> fits.Header:
         header = nd.meta.get("header")
         if header is None:
             header = nd.meta["header"] = fits.Header([("EXTNAME", "SCI")])
@@ -241,8 +288,9 @@ class AstroData:
 
     # -- per-extension attributes ---------------------------------------------
 
-    def _per_ext(self, getter: Any) -> Any:
-        values = [getter(nd) for nd in self._selected()]
+    def _per_ext(self, getter: Any, stored: bool = False) -> Any:
+        extensions = self._selected_stored() if stored else self._selected()
+        values = [getter(nd) for nd in extensions]
         return values[0] if self._single else values
 
     def _single_nd(self, what: str) -> NDAstroData:
@@ -305,7 +353,7 @@ class AstroData:
     @property
     def shape(self) -> Any:
         """Data shape(s), known without reading pixels."""
-        return self._per_ext(lambda nd: nd.shape)
+        return self._per_ext(lambda nd: nd.shape, stored=True)
 
     @property
     def id(self) -> int:
@@ -327,7 +375,7 @@ class AstroData:
         if not _is_upper_name(name) or "_nddata" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         if self._single:
-            other = self._selected()[0].meta.setdefault("other", {})
+            other = self._selected_stored()[0].meta.setdefault("other", {})
             if name in other:
                 value = other[name]
                 if isinstance(value, LazyTable | LazyArray):
@@ -348,12 +396,12 @@ class AstroData:
         if name in _RESERVED_ATTRIBUTES:
             raise AttributeError(f"use .{_RESERVED_ATTRIBUTES[name]} to set {name}")
         if self._single:
-            other = self._selected()[0].meta.setdefault("other", {})
+            other = self._selected_stored()[0].meta.setdefault("other", {})
             if value is None:
                 other.pop(name, None)
-            elif isinstance(value, Table | np.ndarray):
+            elif _is_table(value) or isinstance(value, np.ndarray):
                 other[name] = value
-            elif isinstance(value, NDData):
+            elif _is_nddata(value):
                 other[name] = np.asarray(value.data)
             else:
                 raise AstroDataError(
@@ -362,7 +410,7 @@ class AstroData:
             return
         if value is None:
             self._tables.pop(name, None)
-        elif isinstance(value, Table):
+        elif _is_table(value):
             self._tables[name] = value
         else:
             raise AstroDataError(
@@ -375,7 +423,7 @@ class AstroData:
             object.__delattr__(self, name)
             return
         if self._single:
-            other = self._selected()[0].meta.get("other", {})
+            other = self._selected_stored()[0].meta.get("other", {})
             if name in other:
                 del other[name]
                 return
@@ -394,15 +442,15 @@ class AstroData:
         """Names of the tables of a single slice (e.g. OBJCAT)."""
         if not self._single:
             raise AstroDataError("ext_tables is only defined on a single slice")
-        other = self._selected()[0].meta.get("other", {})
-        return {k for k, v in other.items() if isinstance(v, Table | LazyTable)}
+        other = self._selected_stored()[0].meta.get("other", {})
+        return {k for k, v in other.items() if _is_table(v) or isinstance(v, LazyTable)}
 
     @property
     def exposed(self) -> set[str]:
         """Upper-case attribute names available on this object."""
         names = set(self._tables)
         if self._single:
-            names |= set(self._selected()[0].meta.get("other", {}))
+            names |= set(self._selected_stored()[0].meta.get("other", {}))
         return names
 
     # -- files --------------------------------------------------------------
@@ -584,7 +632,7 @@ class AstroData:
         if name is not None and not name.isupper():
             log.warning("extension name %r is not upper case; using %r", name, name.upper())
             name = name.upper()
-        if isinstance(ext, Table):
+        if _is_table(ext):
             if not name:
                 raise AstroDataError("a table needs a name to be appended")
             setattr(self, name, ext)
@@ -604,8 +652,10 @@ class AstroData:
     def reset(self, data: Any, mask: Any = _NOT_GIVEN, variance: Any = _NOT_GIVEN,
               check: bool = True) -> None:
         """Replace a single slice's data (and mask/variance if given; None removes them)."""
+        from astrodata.nddata import variance_of
+
         nd = self._single_nd("reset")
-        if isinstance(data, NDData):
+        if _is_nddata(data):
             if mask is _NOT_GIVEN:
                 mask = data.mask
             if variance is _NOT_GIVEN:
@@ -641,7 +691,7 @@ class AstroData:
         """
         item = (Ellipsis, slice(y1, y2 + 1), slice(x1, x2 + 1))
         for i in self.indices:
-            self._nddata[i] = self._nddata[i][item]
+            self._nddata[i] = self._nd_at(i)[item]
 
     # -- arithmetic ---------------------------------------------------------
 
@@ -752,7 +802,7 @@ class AstroData:
                 lines.append(f"{'':6} {'.mask':<22} {'ndarray':<22} "
                              f"{str(tuple(m.shape)):<16} {m.dtype}")
             for name, value in sorted(nd.meta.get("other", {}).items()):
-                if isinstance(value, Table):
+                if _is_table(value):
                     kind, dims, dtype = "Table", str((len(value), len(value.columns))), "n/a"
                 elif isinstance(value, LazyTable):
                     kind, dims, dtype = "Table", "(not read)", "n/a"
@@ -767,7 +817,7 @@ class AstroData:
             lines.append(f"{'':16} {'Type':<12} Dimensions")
             for name in sorted(self._tables):
                 value = self._tables[name]
-                if isinstance(value, Table):
+                if _is_table(value):
                     dims = str((len(value), len(value.columns)))
                 else:
                     dims = "(not read)"
@@ -820,6 +870,10 @@ def _header_from_meta(meta: Any) -> fits.Header:
 
 def _as_nddata(ext: Any, header: fits.Header | None) -> NDAstroData:
     """An NDAstroData (with ``meta['header']``) from anything ``append`` accepts."""
+    from astropy.nddata import NDData
+
+    from astrodata.nddata import NDAstroData, variance_of
+
     if isinstance(ext, fits.PrimaryHDU):
         raise AstroDataError("a PrimaryHDU cannot be appended as an extension")
     if isinstance(ext, AstroData):

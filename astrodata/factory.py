@@ -17,8 +17,6 @@ from typing import Any
 
 import numpy as np
 from astropy.io import fits
-from astropy.nddata import NDData
-from astropy.table import Table
 
 from astrodata.core import AstroData
 from astrodata.errors import AstroDataError, NoMatchingClass
@@ -116,8 +114,7 @@ def open(source: str | os.PathLike[str] | fits.HDUList) -> AstroData:  # noqa: A
         naming the file, if it cannot be read or no class matches.
     """
     src = read_source(source)
-    cls = select_class(src)
-    return cls.read(src)
+    return select_class(src).read(src)
 
 
 def create(phu: Any, extensions: Any = None) -> AstroData:
@@ -130,6 +127,9 @@ def create(phu: Any, extensions: Any = None) -> AstroData:
         ImageHDU, array, NDData/CCDData or table HDUs (BinTableHDU); an
         ``astropy.table.Table`` needs an ``EXTNAME`` in its meta.
     """
+    from astropy.nddata import NDData
+    from astropy.table import Table
+
     if isinstance(phu, fits.PrimaryHDU):
         header = phu.header.copy()
     elif isinstance(phu, fits.Header):

@@ -9,6 +9,11 @@ becomes an empty PHU plus one ``SCI``. Only headers are read at open time:
 pixels and tables are read on first access (uncompressed files through one
 copy-on-write memory map per file).
 
+Opening a file gives each extension as a :class:`PendingExtension` (its
+header, lazy arrays and WCS recipe); the :class:`~astrodata.nddata.NDAstroData`
+is built from it on first use of anything but the headers and shapes, so
+reading tags and descriptors never imports ``astropy.nddata``.
+
 Writing (:func:`write_fits`) is atomic: the file is written under a
 temporary name in the target directory and renamed over the target.
 """
@@ -19,22 +24,28 @@ import contextlib
 import copy
 import gzip
 import logging
+import mmap
 import os
 import tempfile
 import warnings
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.io import fits
-from astropy.table import Table
 
 from astrodata.dq import DQ
 from astrodata.errors import AstroDataError, FileFormatError
 from astrodata.headers import FitsScan, HDUInfo, scan_fits, set_new_keyword
-from astrodata.nddata import LazyArray, NDAstroData
+from astrodata.lazyarray import LazyArray
 from astrodata.wcs import fits_header_to_gwcs, gwcs_to_fits, update_header_wcs, wcs_fingerprint
+
+if TYPE_CHECKING:
+    from astropy.table import Table
+
+    from astrodata.nddata import NDAstroData
 
 __all__ = [
     "FitsFile",
@@ -42,9 +53,11 @@ __all__ = [
     "FitsSource",
     "HDURecord",
     "LazyTable",
+    "PendingExtension",
     "TOP_LEVEL_NAMES",
     "read_source",
     "build_extensions",
+    "drop_clean_pages",
     "write_fits",
     "to_hdulist",
 ]
@@ -105,12 +118,55 @@ class FitsFile:
                         self._buffer = np.frombuffer(bytearray(fh.read()), dtype=np.uint8)
                 else:
                     self._buffer = np.memmap(self.path, dtype=np.uint8, mode="c")
+                    _MAPPED_FILES.add(self)
             except (OSError, EOFError) as err:
                 raise FileFormatError(f"{self.path}: cannot read pixels ({err})") from None
         return self._buffer
 
     def is_open(self) -> bool:
         return self._buffer is not None
+
+    def drop_clean_pages(self) -> int:
+        """Unmap the resident pages of the map that were never changed; bytes dropped.
+
+        They stay in the page cache and are mapped again on the next access;
+        changed (copy-on-write) pages are private memory and are kept. Only
+        pages that ``/proc/self/pagemap`` shows as file pages are dropped, so
+        no change is ever lost.
+        """
+        buf = self._buffer
+        handle = getattr(buf, "_mmap", None)
+        page = mmap.PAGESIZE
+        if handle is None or buf.size == 0 or buf.ctypes.data % page:
+            return 0
+        n_pages = (buf.size + page - 1) // page
+        try:
+            with open("/proc/self/pagemap", "rb") as pagemap:
+                pagemap.seek(buf.ctypes.data // page * 8)
+                entries = np.frombuffer(pagemap.read(n_pages * 8), dtype="<u8")
+        except OSError:
+            return 0
+        if entries.size != n_pages:
+            return 0
+        # bit 63: present; bit 61: a file page (not a private copy made by a write)
+        clean = ((entries >> np.uint64(63)) & (entries >> np.uint64(61)) & np.uint64(1)) \
+            .astype(bool)
+        if not clean.any():
+            return 0
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], clean.view(np.int8), [0]))))
+        for first, stop in zip(edges[::2], edges[1::2], strict=True):
+            handle.madvise(mmap.MADV_DONTNEED, int(first) * page, int(stop - first) * page)
+        return int(clean.sum()) * page
+
+    def same_on_disk(self) -> bool:
+        """Whether the file is still the one whose headers were read (size, time, inode)."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        old = self._stat
+        return old is None or (st.st_size, st.st_mtime_ns, st.st_ino) == (
+            old.st_size, old.st_mtime_ns, old.st_ino)
 
     def __getstate__(self) -> dict:
         # A memory map is not sent to another process: it is mapped again there.
@@ -128,6 +184,21 @@ class FitsFile:
         return np.ndarray(info.shape, dtype=dtype, buffer=buf, offset=info.data_offset)
 
 
+#: Files whose pixels are memory-mapped now (for :func:`drop_clean_pages`).
+_MAPPED_FILES: weakref.WeakSet[FitsFile] = weakref.WeakSet()
+
+
+def drop_clean_pages() -> int:
+    """:meth:`FitsFile.drop_clean_pages` of every mapped file; bytes dropped.
+
+    Between the steps of a reduction, frames kept for later (a sky stream)
+    then hold no resident memory until they are used again.
+    """
+    if not hasattr(mmap, "MADV_DONTNEED"):
+        return 0
+    return sum(file.drop_clean_pages() for file in list(_MAPPED_FILES))
+
+
 class FitsLazyArray(LazyArray):
     """An image HDU's data, scaled by BSCALE/BZERO, read on demand.
 
@@ -140,9 +211,8 @@ class FitsLazyArray(LazyArray):
     def __init__(self, file: FitsFile, info: HDUInfo, force_dtype: Any = None) -> None:
         self.file = file
         self.info = info
-        header = info.header
-        self.bscale = header.get("BSCALE", 1)
-        self.bzero = header.get("BZERO", 0)
+        # the scan read BSCALE/BZERO already: the extension header need not be parsed
+        self.bscale, self.bzero = info.scaling()
         self.shape = tuple(info.shape)
         self.force_dtype = None if force_dtype is None else np.dtype(force_dtype)
         bitpix = info.bitpix
@@ -191,7 +261,13 @@ class FitsLazyArray(LazyArray):
         file = memo.get(id(self.file))
         if file is None:
             file = copy.copy(self.file)
-            file._buffer = None
+            if self.file.is_open() and not self.file.compressed \
+                    and not self.file.same_on_disk():
+                # mapped before the file was deleted (a superseded checkpoint): the
+                # copy cannot map it again, it gets the pixels as mapped
+                file._buffer = np.array(self.file._buffer)
+            else:
+                file._buffer = None
             memo[id(self.file)] = file
         return FitsLazyArray(file, self.info, self.force_dtype)
 
@@ -232,6 +308,8 @@ class LazyTable:
         return f"HDU {getattr(self.hdu, 'name', '?')}"
 
     def load(self) -> Table:
+        from astropy.table import Table
+
         try:
             if self.hdu is not None:
                 return Table.read(self.hdu, character_as_bytes=False)
@@ -405,7 +483,7 @@ class Extensions:
     """What a source holds, in AstroData terms."""
 
     phu: fits.Header
-    nddata: list[NDAstroData]
+    nddata: list[PendingExtension]
     tables: dict[str, Any]
 
 
@@ -528,15 +606,44 @@ def build_extensions(source: FitsSource) -> Extensions:
     return Extensions(phu, nddatas, tables)
 
 
+class PendingExtension:
+    """An extension read from a file whose NDAstroData is not built yet.
+
+    It holds what the NDAstroData will be made of: the lazy data, variance
+    and mask, the ``meta`` dict (``header`` and ``other`` items, the very
+    objects the NDAstroData will hold) and the WCS recipe. Headers, other
+    items and the shape are answered from here; :meth:`build` makes the
+    NDAstroData (importing ``astropy.nddata`` the first time).
+    """
+
+    __slots__ = ("data", "variance", "mask", "meta", "wcs_factory")
+
+    def __init__(self, data: LazyArray, header: fits.Header, phu: fits.Header, other: dict,
+                 variance: LazyArray | None, mask: LazyArray | None) -> None:
+        self.data = data
+        self.variance = variance
+        self.mask = mask
+        self.meta = {"header": header, "other": other}
+        self.wcs_factory = _HeaderWCS(phu)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    def build(self) -> NDAstroData:
+        """The NDAstroData of this extension (arrays still lazy, WCS still unbuilt)."""
+        from astrodata.nddata import NDAstroData
+
+        return NDAstroData(self.data, variance=self.variance, mask=self.mask, meta=self.meta,
+                           wcs_factory=self.wcs_factory)
+
+    def __repr__(self) -> str:
+        return f"<PendingExtension {self.data!r}>"
+
+
 def _make_nd(data: Any, header: fits.Header, phu: fits.Header, other: dict, variance: Any,
-             mask: Any) -> NDAstroData:
-    return NDAstroData(
-        data,
-        variance=variance,
-        mask=mask,
-        meta={"header": header, "other": other},
-        wcs_factory=_HeaderWCS(phu),
-    )
+             mask: Any) -> PendingExtension:
+    return PendingExtension(data, header, phu, other, variance, mask)
 
 
 # ---------------------------------------------------------------------------
@@ -564,6 +671,8 @@ def _image_hdu(data: Any, header: fits.Header | None, name: str, ver: int) -> fi
 
 
 def _table_hdu(table: Table, name: str, ver: int | None) -> fits.BinTableHDU:
+    from astropy.table import Table
+
     hdu = fits.table_to_hdu(Table(table, copy=False))
     hdu.header["EXTNAME"] = (name, "Extension name")
     if ver is not None:
@@ -594,6 +703,8 @@ def _ext_header_with_wcs(nd: NDAstroData) -> fits.Header:
 
 def to_hdulist(ad: Any) -> fits.HDUList:
     """The HDUList that :func:`write_fits` writes for an AstroData object."""
+    from astropy.table import Table
+
     phu = _clean_header(ad.phu)
     n_ext = len(ad._all_nddata())
     hdus: list[Any] = [fits.PrimaryHDU(header=phu)]

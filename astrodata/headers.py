@@ -14,6 +14,7 @@ keyword can be read or set in all of them at once (``ad.hdr``).
 from __future__ import annotations
 
 import gzip
+import itertools
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -74,6 +75,8 @@ class HDUInfo:
     data_size: int
     header_text: str = field(repr=False, default="")
     _header: fits.Header | None = field(repr=False, default=None)
+    #: (BSCALE, BZERO) as read by the scan; None when a card needs astropy's parser.
+    _scaling: tuple[Any, Any] | None = field(repr=False, default=None)
 
     @property
     def header(self) -> fits.Header:
@@ -81,6 +84,13 @@ class HDUInfo:
         if self._header is None:
             self._header = LazyHeader(text=self.header_text)
         return self._header
+
+    def scaling(self) -> tuple[Any, Any]:
+        """(BSCALE, BZERO) of the data, defaults 1 and 0, without parsing the header."""
+        if self._scaling is not None:
+            return self._scaling
+        header = self.header
+        return header.get("BSCALE", 1), header.get("BZERO", 0)
 
     @property
     def is_image(self) -> bool:
@@ -133,6 +143,10 @@ def _card_value(card: bytes) -> str:
 
 
 def _int_value(card: bytes, key: str, where: str) -> int:
+    try:
+        return int(card[10:].split(b"/", 1)[0])  # the usual fixed-format integer
+    except ValueError:
+        pass
     raw = _card_value(card)
     try:
         return int(raw)
@@ -206,9 +220,13 @@ def scan_fits(path: str | os.PathLike[str]) -> FitsScan:
     return FitsScan(path=path, hdus=hdus, compressed=compressed, stat=st)
 
 
-_STRUCTURAL_CARD = re.compile(
-    rb"(?:XTENSION|BITPIX  |NAXIS[0-9 ]{3}|PCOUNT  |GCOUNT  |EXTNAME |EXTVER  |BSCALE  |BZERO   )="
+#: The 8-byte keyword fields of the cards the scan reads (NAXIS followed by 3 digits/spaces).
+_STRUCTURAL_KEYS = frozenset(
+    [b"XTENSION", b"BITPIX  ", b"PCOUNT  ", b"GCOUNT  ", b"EXTNAME ", b"EXTVER  ", b"BSCALE  ",
+     b"BZERO   "]
+    + [b"NAXIS" + bytes(rest) for rest in itertools.product(b"0123456789 ", repeat=3)]
 )
+_EQUALS = ord("=")
 _READ_CHUNK = 8 * BLOCK_SIZE
 
 
@@ -281,10 +299,11 @@ def _scan_stream(fh: Any, path: str, file_size: int | None) -> list[HDUInfo]:
         cards: dict[bytes, bytes] = {}
         block = first
         while True:
-            for match in _STRUCTURAL_CARD.finditer(block):
-                at = match.start()
-                if at % CARD_SIZE == 0:
-                    key = block[at : at + 8].rstrip()
+            # a look at each card's keyword field is cheaper than a regex over the block
+            for at in range(0, BLOCK_SIZE, CARD_SIZE):
+                key = block[at : at + 8]
+                if key in _STRUCTURAL_KEYS and block[at + 8] == _EQUALS:
+                    key = key.rstrip()
                     if key not in cards:
                         cards[key] = block[at : at + CARD_SIZE]
             end_pos = block.find(_END_CARD)
@@ -378,6 +397,8 @@ def _hdu_info(
         except FileFormatError:
             ver = None
     shape = tuple(reversed(axes)) if data_size else ()
+    bscale = _scale_value(cards.get(b"BSCALE"), 1)
+    bzero = _scale_value(cards.get(b"BZERO"), 0)
     return HDUInfo(
         index=index,
         xtension=xtension,
@@ -388,7 +409,15 @@ def _hdu_info(
         header_offset=header_offset,
         data_offset=data_offset,
         data_size=data_size,
+        _scaling=None if bscale is _SLOW or bzero is _SLOW else (bscale, bzero),
     )
+
+
+def _scale_value(card: bytes | None, default: int) -> Any:
+    """Value of a BSCALE/BZERO card as the header would give it (``_SLOW`` if unsure)."""
+    if card is None:
+        return default
+    return _card_image_value(card.decode("latin-1"))
 
 
 _SIMPLE_KEYWORD = re.compile(r"^[A-Z0-9_-]{0,8}$")
@@ -402,6 +431,39 @@ _VALUE = re.compile(
 )
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _SLOW = object()  # a card our light parser leaves to astropy
+
+
+def _card_image_value(image: str) -> Any:
+    """Value of an 80-character card image, as astropy reads it, or ``_SLOW``."""
+    if image[8:10] != "= ":
+        return _SLOW
+    match = _VALUE.match(image[10:])
+    if match is None:
+        return _SLOW
+    if match.group("str") is not None:
+        return match.group("str").replace("''", "'").rstrip()
+    if match.group("bool") is not None:
+        return match.group("bool") == "T"
+    number = match.group("num")
+    if number is None:
+        return None  # an undefined value reads as None, as in astropy
+    if _INTEGER.match(number):
+        return int(number)
+    return float(number.replace("D", "E").replace("d", "e"))
+
+
+#: key as asked -> keyword the light parser answers for (None: leave it to astropy).
+_LOOKUP_KEYWORDS: dict[str, str | None] = {}
+
+
+def _lookup_keyword(key: str) -> str | None:
+    """The normalised keyword for ``key``, remembered: headers are asked the same keys."""
+    keyword: str | None = key.strip().upper()
+    if keyword in _COMMENTARY or not _SIMPLE_KEYWORD.match(keyword):
+        keyword = None
+    if len(_LOOKUP_KEYWORDS) < 10_000:
+        _LOOKUP_KEYWORDS[key] = keyword
+    return keyword
 
 
 class LazyHeader(fits.Header):
@@ -479,7 +541,7 @@ class LazyHeader(fits.Header):
         if text is not None and keyword.upper() not in self and text[-80:][:8].rstrip() not in (
             "COMMENT", "HISTORY", ""
         ):
-            image = fits.Card(keyword, value, comment).image
+            image = _card_image(keyword, value, comment)
             if len(image) == 80:
                 index = d.get("_lh_index")
                 if index is not None:
@@ -516,18 +578,23 @@ class LazyHeader(fits.Header):
 
     def _lh_lookup(self, key: Any) -> tuple[bool | None, Any]:
         """(True, value), (False, None) if absent, or (None, None): ask astropy."""
-        if self.__dict__.get("_lh_text") is None or not isinstance(key, str):
+        d = self.__dict__
+        if d.get("_lh_text") is None or not isinstance(key, str):
             return None, None
-        keyword = key.strip().upper()
-        if keyword in _COMMENTARY or not _SIMPLE_KEYWORD.match(keyword):
+        keyword = _LOOKUP_KEYWORDS.get(key, _SLOW)
+        if keyword is _SLOW:
+            keyword = _lookup_keyword(key)
+        if keyword is None:
             return None, None
-        index = self._lh_build()
+        index = d.get("_lh_index")
         if index is None:
-            return None, None
+            index = self._lh_build()
+            if index is None:
+                return None, None
         offset = index.get(keyword)
         if offset is None:
             return False, None
-        values = self.__dict__["_lh_values"]
+        values = d["_lh_values"]
         value = values.get(keyword, values)
         if value is values:
             value = values[keyword] = self._lh_parse(offset)
@@ -536,22 +603,7 @@ class LazyHeader(fits.Header):
         return True, value
 
     def _lh_parse(self, offset: int) -> Any:
-        image = self.__dict__["_lh_text"][offset : offset + 80]
-        if image[8:10] != "= ":
-            return _SLOW
-        match = _VALUE.match(image[10:])
-        if match is None:
-            return _SLOW
-        if match.group("str") is not None:
-            return match.group("str").replace("''", "'").rstrip()
-        if match.group("bool") is not None:
-            return match.group("bool") == "T"
-        number = match.group("num")
-        if number is None:
-            return None  # an undefined value reads as None, as in astropy
-        if _INTEGER.match(number):
-            return int(number)
-        return float(number.replace("D", "E").replace("d", "e"))
+        return _card_image_value(self.__dict__["_lh_text"][offset : offset + 80])
 
     # -- the read-only API answered without building cards ----------------------------
 
@@ -594,6 +646,24 @@ class LazyHeader(fits.Header):
         if self.__dict__.get("_lh_text") is not None and self._lh_build() is not None:
             return len(self.__dict__["_lh_keys"])
         return super().__len__()
+
+
+_PLAIN_TEXT = re.compile(r"^[ -&(-~]*$")  # printable ASCII without a quote
+
+
+def _card_image(keyword: str, value: Any, comment: str | None) -> str:
+    """``fits.Card(keyword, value, comment).image``; a short string value is formatted here.
+
+    Formatting the file name card (``ORIGNAME``) of every opened file is a
+    measurable part of opening one when astropy does it.
+    """
+    if (isinstance(value, str) and value and comment and keyword and _SIMPLE_KEYWORD.match(keyword)
+            and _PLAIN_TEXT.match(value) and _PLAIN_TEXT.match(comment)):
+        quoted = f"'{value:8}'"
+        image = f"{keyword:8}= {quoted:20} / {comment}"
+        if len(image) <= CARD_SIZE and not value.endswith(" "):
+            return f"{image:80}"
+    return fits.Card(keyword, value, comment).image
 
 
 def set_new_keyword(header: fits.Header, keyword: str, value: Any, comment: str) -> None:

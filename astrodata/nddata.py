@@ -21,7 +21,6 @@ A scalar or plain array operand has no variance and no mask.
 
 from __future__ import annotations
 
-import abc
 import copy as copy_module
 import logging
 import warnings
@@ -38,45 +37,12 @@ from astropy.nddata import (
 )
 
 from astrodata.dq import DQ
+from astrodata.lazyarray import LazyArray
 from astrodata.section import Section
 
 __all__ = ["ADVarianceUncertainty", "LazyArray", "NDAstroData", "to_dq_mask", "variance_of"]
 
 log = logging.getLogger("astrodata")
-
-
-class LazyArray(abc.ABC):
-    """An array that is read from its file only when needed.
-
-    Subclasses give ``shape`` and ``dtype`` without reading, ``load()`` for the
-    whole array and ``__getitem__`` for a section (reading only that part).
-    """
-
-    shape: tuple[int, ...]
-    dtype: np.dtype
-
-    @abc.abstractmethod
-    def load(self) -> np.ndarray:
-        """The whole array."""
-
-    @abc.abstractmethod
-    def __getitem__(self, item: Any) -> np.ndarray:
-        """A section, read from the file without loading the rest."""
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        arr = self.load()
-        return arr if dtype is None else arr.astype(dtype, copy=False)
 
 
 def _materialise(value: Any) -> Any:
@@ -269,6 +235,40 @@ class NDAstroData(NDData):
             or isinstance(self._mask, LazyArray)
             or self._lazy_variance is not None
         )
+
+    def adopt_file_arrays(self, source: NDAstroData) -> None:
+        """Use the not-yet-read arrays of `source` (a copy of these pixels in a file).
+
+        After its pixels are written to a file, an object can refer to that
+        file's memory map instead of holding private copies: pages are read
+        (and kept resident) only while used, and clean pages can be dropped
+        by the kernel. The map is copy-on-write, so changing these arrays
+        later never changes the file.
+
+        Raises
+        ------
+        ValueError
+            If `source` does not have the same planes, shapes and dtypes.
+        """
+        variance = self._lazy_variance if self._lazy_variance is not None else (
+            None if self._uncertainty is None else self._uncertainty.array)
+        ours = {"data": self._data, "variance": variance, "mask": self._mask}
+        theirs = {"data": source._data, "variance": source._lazy_variance, "mask": source._mask}
+        for plane, array in ours.items():
+            lazy = theirs[plane]
+            if (array is None) != (lazy is None):
+                raise ValueError(f"{plane}: present in one object only")
+            if array is None:
+                continue
+            if not isinstance(lazy, LazyArray) or tuple(lazy.shape) != tuple(array.shape) \
+                    or np.dtype(lazy.dtype).newbyteorder("=") \
+                    != np.dtype(array.dtype).newbyteorder("="):
+                raise ValueError(f"{plane}: not the same shape and type in the file")
+        self.data = theirs["data"]
+        if theirs["variance"] is not None:
+            self.variance = theirs["variance"]
+        if theirs["mask"] is not None:
+            self.mask = theirs["mask"]
 
     # -- shape --------------------------------------------------------------
 

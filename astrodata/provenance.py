@@ -12,9 +12,10 @@ import hashlib
 import json
 import os
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from astropy.table import Table
+if TYPE_CHECKING:
+    from astropy.table import Table
 
 __all__ = [
     "HISTORY_COLUMNS",
@@ -53,6 +54,8 @@ def _rows(table: Table | None, columns: tuple[str, ...]) -> list[tuple[str, ...]
 
 
 def _table(rows: list[tuple[str, ...]], columns: tuple[str, ...]) -> Table:
+    from astropy.table import Table  # imported here: opening files must not pay for it
+
     # Built afresh each time so string columns grow to fit the longest value.
     if not rows:
         return Table(names=columns, dtype=[str] * len(columns))

@@ -10,6 +10,8 @@ from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 import astrodata
+from astrodata.factory import select_class
+from astrodata.fits import read_source
 from gempy.adlibrary import dataselect
 from gempy.scripts.cli_support import (
     EXIT_FAILURE,
@@ -40,6 +42,8 @@ DESCRIPTION = """\
 Walk a directory tree (recursively unless -n) and print, for every file whose
 name matches the -f regular expression, its sorted tags. Only headers are read.
 Files that cannot be read are listed with the reason and the walk goes on.
+FITS files that no instrument class recognises (they have no tags: catalogues,
+the simulator's truth images...) are not listed: no recipe can reduce them.
 
 With --tags only files carrying ALL those tags are listed (ANY of them with
 --or); --xtags drops files carrying any of the given tags. -o writes the
@@ -105,6 +109,20 @@ def _walk(top: str, recurse: bool) -> Iterator[tuple[str, list[str]]]:
         yield root, sorted(files)
 
 
+def frame_tags(path: str) -> frozenset[str]:
+    """Tags of the file at ``path``; empty when no instrument class recognises it.
+
+    Such a file is matched only by the generic AstroData class, which has no
+    tags, so it is judged from its primary header alone: its HDUs are not
+    mapped (their layout warnings would say nothing about tags).
+    """
+    source = read_source(path)
+    cls = select_class(source)
+    if cls is astrodata.AstroData:
+        return frozenset()
+    return cls.read(source).tags
+
+
 def listing_line(name: str, tags: Sequence[str] | None, reason: str | None = None,
                  colour: bool = False) -> str:
     """One file's line(s): ``     NAME ....... (TAG) (TAG)``, dot-padded as DRAGONS does.
@@ -148,6 +166,8 @@ def typewalk(directory: str, out: TextIO, *, tags: Sequence[str] = (),
              colour: bool = False) -> list[str]:
     """Walk ``directory``, print the listing to ``out``, return the listed files' absolute paths.
 
+    Files without tags (see :func:`frame_tags`) are not listed.
+
     Raises
     ------
     re.error
@@ -169,10 +189,12 @@ def typewalk(directory: str, out: TextIO, *, tags: Sequence[str] = (),
             reason = None
             file_tags: frozenset[str] = frozenset()
             try:
-                file_tags = astrodata.open(path).tags
+                file_tags = frame_tags(path)
             except (astrodata.AstroDataError, OSError) as err:
                 reason = dataselect.open_error_reason(err, path)
             if reason is None:
+                if not file_tags:
+                    continue  # not an instrument's frame
                 if excluded & file_tags:
                     continue
                 if required:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import copy
 import pickle
+import warnings
 
 import pytest
 from astropy.io import fits
 
-from astrodata.headers import LazyHeader, set_new_keyword
+from astrodata.headers import LazyHeader, _card_image, set_new_keyword
 
 
 def header_text(header: fits.Header) -> str:
@@ -145,3 +146,15 @@ def test_modified_flag():
     assert lazy._modified
     plain = LazyHeader([("A", 1)])
     assert plain.is_materialized() and plain["A"] == 1
+
+
+@pytest.mark.parametrize("value", ["S20170505S0000.fits", "a", "", "12345678", "123456789",
+                                   "with 'quote'", "trailing ", "  lead", "x" * 67, "x" * 68,
+                                   "N20131121S0075_flat_with_a_long_suffix_stacked.fits"])
+@pytest.mark.parametrize("comment", ["Original filename prior to processing", "", None, "c" * 60])
+def test_new_card_image_is_the_one_astropy_writes(value, comment):
+    """The file-name card added on open is formatted without astropy, to the same bytes."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+        assert _card_image("ORIGNAME", value, comment) == fits.Card("ORIGNAME", value,
+                                                                    comment).image

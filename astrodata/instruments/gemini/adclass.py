@@ -8,7 +8,8 @@ Descriptor contract: a descriptor never raises because a header value is
 missing or malformed. It returns ``None`` (or ``None`` for that extension in
 a per-extension list) and logs a warning on the ``astrodata`` logger naming
 the file, the descriptor and the problem. Every descriptor defined in this
-class or in a subclass gets that guarantee automatically (see
+class or in a subclass gets that guarantee automatically (the guard of
+:mod:`astrodata.descriptors`, applied by
 :meth:`AstroDataGemini.__init_subclass__`), so instrument code can simply
 read keywords and let a ``KeyError``/``ValueError`` escape.
 """
@@ -23,7 +24,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from astrodata.core import AstroData
-from astrodata.descriptors import astro_data_descriptor, returns_list
+from astrodata.descriptors import (
+    BAD_HEADER_ERRORS,
+    MissingKeyword,
+    astro_data_descriptor,
+    file_label,
+    guard_descriptors,
+    header_problem,
+    returns_list,
+)
 from astrodata.errors import AstroDataError
 from astrodata.instruments.gemini import gmu
 from astrodata.instruments.gemini import lookup as gemini_lookup
@@ -40,63 +49,8 @@ __all__ = [
 
 log = logging.getLogger("astrodata")
 
-#: What a missing or malformed header value raises inside a descriptor.
-BAD_HEADER_ERRORS = (KeyError, ValueError, TypeError, IndexError, AttributeError, ArithmeticError)
-
 #: Descriptors whose value is taken with ``pretty=True`` in ``group_id`` strings.
 _PRETTY_IN_GROUP_ID = frozenset({"filter_name", "disperser", "focal_plane_mask"})
-
-
-class MissingKeyword(KeyError):
-    """A header keyword a descriptor or tag needs is absent."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-
-def _describe(err: BaseException) -> str:
-    text = str(err)
-    if isinstance(err, KeyError) and not isinstance(err, MissingKeyword):
-        text = f"keyword {text} is missing"
-    return text or type(err).__name__
-
-
-#: The code of every ``@returns_list`` wrapper: how a per-extension descriptor is recognised.
-_RETURNS_LIST_CODE = returns_list(lambda self: None).__code__
-
-
-def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a descriptor so a bad header value gives None and a warning.
-
-    A per-extension (``@returns_list``) descriptor gives one None per
-    extension on a full object, so its result is still a list.
-    """
-    if getattr(fn, "_header_guarded", False):
-        return fn
-    per_extension = getattr(fn, "__code__", None) is _RETURNS_LIST_CODE
-
-    @functools.wraps(fn)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(self, *args, **kwargs)
-        except AstroDataError:
-            raise
-        except BAD_HEADER_ERRORS as err:
-            log.warning("%s: %s(): %s; returning None", self._file_label(), fn.__name__,
-                        _describe(err))
-            if per_extension and not self.is_single:
-                return [None] * len(self)
-            return None
-
-    wrapper._header_guarded = True  # type: ignore[attr-defined]
-    return wrapper
-
-
-def _guard_descriptors(cls: type) -> None:
-    """Apply :func:`_guarded` to the descriptors defined in ``cls`` itself."""
-    for name, attr in list(vars(cls).items()):
-        if callable(attr) and getattr(attr, "descriptor_method", False):
-            setattr(cls, name, _guarded(attr))
 
 
 def use_keyword_if_prepared(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -216,7 +170,7 @@ class AstroDataGemini(AstroData):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _guard_descriptors(cls)
+        guard_descriptors(cls)
 
     # ------------------------------------------------------------------
     # class selection
@@ -235,8 +189,7 @@ class AstroDataGemini(AstroData):
 
     def _file_label(self) -> str:
         """The file name for messages (or a placeholder for in-memory data)."""
-        name = getattr(self, "filename", None)
-        return str(name) if name else "<in-memory AstroData>"
+        return file_label(self)
 
     def _phu_value(self, descriptor_or_keyword: str) -> Any:
         """PHU value of a keyword, given a descriptor name or a keyword.
@@ -282,7 +235,7 @@ class AstroDataGemini(AstroData):
                 raise
             except BAD_HEADER_ERRORS as err:
                 values.append(None)
-                failures.append(f"extension {self._extension_number(index)}: {_describe(err)}")
+                failures.append(f"extension {self._extension_number(index)}: {header_problem(err)}")
         if failures:
             log.warning("%s: %s(): %s; None there", self._file_label(), name, "; ".join(failures))
         return values
@@ -777,9 +730,9 @@ class AstroDataGemini(AstroData):
         return self._phu_float("QOFFSET") / self.pixel_scale()
 
     def _extension_nddata(self) -> list[Any]:
-        """The NDAstroData of each extension of this object."""
-        nddata = self.nddata
-        return [nddata] if self.is_single else list(nddata)
+        """Each extension of this object as stored: an NDAstroData, or a
+        PendingExtension (not built yet, so its WCS is not built either)."""
+        return self._selected_stored()
 
     def _celestial_wcs(self, index: int) -> tuple[float, float, float] | None:
         """(RA, Dec, pixel scale) of extension ``index``'s WCS at its reference pixel.
@@ -1312,4 +1265,4 @@ def _pretty_filters(filters: list[str], keep_id: bool = False) -> str:
     return "&".join(names[:2]) if names else "open"
 
 
-_guard_descriptors(AstroDataGemini)
+guard_descriptors(AstroDataGemini)

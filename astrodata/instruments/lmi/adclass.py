@@ -42,7 +42,6 @@ the ``astrodata`` logger naming the file and the problem.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import math
 import os
@@ -50,11 +49,15 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from astropy import units as u
-from astropy.coordinates import Angle
-
 from astrodata.core import AstroData
-from astrodata.descriptors import astro_data_descriptor, returns_list
+from astrodata.descriptors import (
+    BAD_HEADER_ERRORS,
+    MissingKeyword,
+    astro_data_descriptor,
+    guard_descriptors,
+    header_problem,
+    returns_list,
+)
 from astrodata.errors import AstroDataError
 from astrodata.instruments.lmi import lookup
 from astrodata.section import Section
@@ -65,59 +68,9 @@ __all__ = ["AstroDataLMI"]
 
 log = logging.getLogger("astrodata")
 
-#: What a missing or malformed header value raises inside a descriptor.
-_BAD_VALUE = (KeyError, ValueError, TypeError, IndexError, AttributeError, ArithmeticError)
-
 _TELESCOPES = ("LDT", "DCT", "LOWELL DISCOVERY TELESCOPE", "DISCOVERY CHANNEL TELESCOPE")
 _DATE_IN_NAME = re.compile(r"(?<!\d)(\d{8})(?!\d)")
 _MJD_ZERO = dt.datetime(1858, 11, 17)
-
-
-class _MissingKeyword(KeyError):
-    """A keyword a descriptor needs is absent from every header it looked in."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-
-def _problem(err: BaseException) -> str:
-    if isinstance(err, KeyError) and not isinstance(err, _MissingKeyword):
-        return f"keyword {err} is missing"
-    return str(err) or type(err).__name__
-
-
-#: The code object of every ``@returns_list`` wrapper (how per-extension ones are recognised).
-_RETURNS_LIST_CODE = returns_list(lambda self: None).__code__
-
-
-def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A descriptor that gives None and a warning instead of raising on a bad header value."""
-    if getattr(fn, "_header_guarded", False):
-        return fn
-    per_extension = getattr(fn, "__code__", None) is _RETURNS_LIST_CODE
-
-    @functools.wraps(fn)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(self, *args, **kwargs)
-        except AstroDataError:
-            raise
-        except _BAD_VALUE as err:
-            log.warning("%s: %s(): %s; returning None", self.filename or "<in-memory LMI data>",
-                        fn.__name__, _problem(err))
-            if per_extension and not self.is_single:
-                return [None] * len(self)
-            return None
-
-    wrapper._header_guarded = True  # type: ignore[attr-defined]
-    return wrapper
-
-
-def _guard_descriptors(cls: type) -> None:
-    """Apply :func:`_guarded` to the descriptors defined in ``cls`` itself."""
-    for name, attr in list(vars(cls).items()):
-        if callable(attr) and getattr(attr, "descriptor_method", False):
-            setattr(cls, name, _guarded(attr))
 
 
 def _parse_angle(value: Any, hours: bool) -> float:
@@ -127,6 +80,9 @@ def _parse_angle(value: Any, hours: bool) -> float:
     text = str(value).strip()
     if re.fullmatch(r"[+-]?\d+(\.\d*)?", text):
         return float(text)
+    from astropy import units as u
+    from astropy.coordinates import Angle  # costly import, needed only for this format
+
     return float(Angle(text, unit=u.hourangle if hours else u.deg).degree)
 
 
@@ -159,7 +115,7 @@ class AstroDataLMI(AstroData):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _guard_descriptors(cls)
+        guard_descriptors(cls)
 
     @staticmethod
     def _matches_data(source: Any) -> bool:
@@ -178,7 +134,7 @@ class AstroDataLMI(AstroData):
     def _phu_value(self, keyword: str) -> Any:
         value = self.phu.get(keyword)
         if value is None:
-            raise _MissingKeyword(f"keyword {keyword} is missing from the primary header")
+            raise MissingKeyword(f"keyword {keyword} is missing from the primary header")
         return value
 
     def _any_value(self, keyword: str) -> Any:
@@ -196,9 +152,9 @@ class AstroDataLMI(AstroData):
                 values.append(func(header))
             except AstroDataError:
                 raise
-            except _BAD_VALUE as err:
+            except BAD_HEADER_ERRORS as err:
                 values.append(None)
-                failures.append(f"extension {index + 1}: {_problem(err)}")
+                failures.append(f"extension {index + 1}: {header_problem(err)}")
         if failures:
             log.warning("%s: %s(): %s; None there", self.filename, name, "; ".join(failures))
         return values
@@ -208,7 +164,7 @@ class AstroDataLMI(AstroData):
         if value is None:
             value = self.phu.get(keyword)
         if value is None:
-            raise _MissingKeyword(f"keyword {keyword} is missing")
+            raise MissingKeyword(f"keyword {keyword} is missing")
         return value
 
     def _section(self, name: str, pretty: bool) -> list[Any]:
@@ -226,7 +182,7 @@ class AstroDataLMI(AstroData):
             value = self.phu.get(keyword)
             if value is not None and str(value).strip():
                 return str(value).strip().upper()
-        raise _MissingKeyword("neither OBSTYPE nor IMAGETYP is in the primary header")
+        raise MissingKeyword("neither OBSTYPE nor IMAGETYP is in the primary header")
 
     def _generic_type(self) -> str:
         """BIAS, DARK, FLAT or OBJECT; another raw type (``FOCUS``, ``TEST``) as it is."""
@@ -341,7 +297,7 @@ class AstroDataLMI(AstroData):
             return str(value).strip()
         name = self.phu.get("ORIGNAME") or self.filename
         if not name:
-            raise _MissingKeyword("no DATALAB, ORIGNAME or file name to derive a label from")
+            raise MissingKeyword("no DATALAB, ORIGNAME or file name to derive a label from")
         root = os.path.basename(str(name))
         for extension in (".fits.gz", ".fits.fz", ".fits", ".fit", ".fts"):
             if root.lower().endswith(extension):
@@ -405,7 +361,7 @@ class AstroDataLMI(AstroData):
             match = _DATE_IN_NAME.search(str(self.phu.get("ORIGNAME") or self.filename or ""))
             if match:
                 return dt.datetime.strptime(match.group(1), "%Y%m%d")
-        raise _MissingKeyword("no DATE-OBS with a time, no UT/TIME-OBS and no MJD-OBS")
+        raise MissingKeyword("no DATE-OBS with a time, no UT/TIME-OBS and no MJD-OBS")
 
     @astro_data_descriptor
     def ut_date(self) -> dt.date:
@@ -449,7 +405,7 @@ class AstroDataLMI(AstroData):
             return [str(self.phu["FILTERS"]).strip()]
         wheels = [str(self.phu[k]).strip() for k in ("FILTER1", "FILTER2") if k in self.phu]
         if not wheels:
-            raise _MissingKeyword("neither FILTERS nor FILTER1/FILTER2 is in the primary header")
+            raise MissingKeyword("neither FILTERS nor FILTER1/FILTER2 is in the primary header")
         return wheels
 
     @astro_data_descriptor
@@ -525,7 +481,7 @@ class AstroDataLMI(AstroData):
         """(xbin, ybin) from ``CCDSUM`` (extension, else PHU); (1, 1) if absent."""
         try:
             value = self._any_value("CCDSUM")
-        except _MissingKeyword:
+        except MissingKeyword:
             return 1, 1
         text = str(value).split()
         if len(text) != 2:
@@ -695,8 +651,10 @@ class AstroDataLMI(AstroData):
         if not headers:
             return None
         header = headers[0]
-        nd = self.nddata if self.is_single else self.nddata[0]
-        if nd.wcs_built() and getattr(nd.wcs, "output_frame", None) is not None \
+        nd = self._selected_stored()[0]
+        wcs_built = getattr(nd, "wcs_built", None)  # None: a pending extension, WCS unbuilt
+        if wcs_built is not None and wcs_built() \
+                and getattr(nd.wcs, "output_frame", None) is not None \
                 and getattr(nd.wcs.output_frame, "reference_frame", None) is not None:
             return self._from_gwcs(nd.wcs, header, nd.shape)
         if not str(header.get("CTYPE1", "")).upper().startswith("RA"):
@@ -775,4 +733,4 @@ class AstroDataLMI(AstroData):
         return self._wcs_values()[3]
 
 
-_guard_descriptors(AstroDataLMI)
+guard_descriptors(AstroDataLMI)

@@ -128,3 +128,28 @@ def test_listing_line_layout():
     coloured = typewalk.listing_line("S20170505S0095.fits", ["GEMINI"], colour=True)
     assert "\033[94mS20170505S0095.fits\033[0m" in coloured
     assert "\033[91m(GEMINI)\033[0m" in coloured
+
+
+def test_simulator_output_lists_only_the_instrument_frames(tmp_path, monkeypatch, run_cli):
+    """``typewalk -d playdata`` right after ``astroreduce-sim``: truth/ images are not frames."""
+    from gempy.sim import make_dataset
+
+    playdata = tmp_path / "playdata"
+    make_dataset("f2-tutorial", playdata, small=True, seed=0)
+    truth_images = sorted(p.name for p in (playdata / "truth").glob("*.fits"))
+    assert truth_images  # the walk does meet FITS files of no instrument
+    monkeypatch.chdir(tmp_path)
+
+    result = run_cli(typewalk.main, "-d", "playdata", "-o", "all.list")
+    assert result.status == 0
+    assert result.err == ""  # nothing said about the truth images' HDU layout
+    raw = sorted(load_truth(playdata)["files"])
+    listed = [FILE_LINE.match(line).group(1) for line in result.out_lines[2:-1]]
+    assert listed == raw
+    assert "truth" not in result.out
+    paths = [line for line in Path("all.list").read_text().splitlines()
+             if not line.startswith("#")]
+    assert sorted(Path(p).name for p in paths) == raw
+
+    assert typewalk.frame_tags(str(playdata / "truth" / truth_images[0])) == frozenset()
+    assert "F2" in typewalk.frame_tags(str(playdata / raw[0]))
