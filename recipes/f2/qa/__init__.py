@@ -1,0 +1,1 @@
+"""Flamingos-2 quality-assessment (qa) recipe libraries: one file at a time at the telescope."""

@@ -1,0 +1,1 @@
+"""NIRI quality-assessment (qa) recipe libraries: one file at a time at the telescope."""
