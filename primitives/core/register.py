@@ -12,7 +12,14 @@ with the first image's (the reference):
   shift) and fits a shift (plus rotation/scale, or a polynomial of
   ``order`` > 1, on request). The fitted model ``M`` (image pixels -> where
   the old WCS puts the reference sources) corrects the WCS: new(p) =
-  old(M(p)).
+  old(M(p)). Only sources fit for matching take part (not saturated or
+  truncated by the edge, FLAGS 4/8, and S/N >= 5; all of them when fewer
+  than ``min_sources`` remain), weighted by their centroid errors. A fitted
+  shift (no rotation, scale or polynomial) replaces the header WCS only
+  when it is significant: ``|shift| > 3 sigma`` of its uncertainty, or
+  5 sigma with fewer than 5 pairs (the scatter that scales the uncertainty
+  is then poorly known); otherwise the header WCS (the telescope offsets)
+  is kept: a sparse field's few faint centroids are worse than it.
 * ``method='offsets'`` (and the ``fallback`` when too few sources match):
   the image's WCS becomes the reference's, shifted by the difference of the
   telescope offsets (``detector_x_offset``/``detector_y_offset``, pixels).
@@ -47,8 +54,10 @@ __all__ = [
     "affine_model",
     "affine_parts",
     "objcat_positions",
+    "matching_sources",
     "objcat_sky_positions",
     "pixel_affine",
+    "shift_is_significant",
     "weighted_linear_fit",
 ]
 
@@ -71,6 +80,18 @@ _TRUNCATED_FLOOR = 0.25
 _CLIP_SIGMA = 3.0
 # fewest sources matched with a reference catalogue for an astrometric solution
 _MIN_ASTROMETRY_SOURCES = 3
+# sources left out of the relative registration (unless too few remain): saturated
+# or truncated by the edge (biased centroids) and those below this S/N (mostly
+# noise peaks, which make false pairs)
+_UNFIT_FLAGS = 4 | 8
+_MIN_MATCH_SNR = 5.0
+# a fitted shift replaces the header WCS only when it differs from no shift by
+# more than this many times its uncertainty; with fewer than
+# _WELL_DETERMINED_PAIRS pairs the scatter that scales the uncertainty is itself
+# poorly known, and the stricter threshold applies
+_SHIFT_SIGNIFICANCE = 3.0
+_SHIFT_SIGNIFICANCE_FEW = 5.0
+_WELL_DETERMINED_PAIRS = 5
 # rms radius of a 2-D Gaussian in units of its median radius
 _RMS_PER_MEDIAN_RADIUS = 1.2011
 
@@ -130,9 +151,25 @@ def _culled(objcat: Any) -> np.ndarray:
     return keep
 
 
-def objcat_positions(ext: Any, cull: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _fit_for_matching(objcat: Any) -> np.ndarray:
+    """Rows whose centroids are worth matching: not saturated or truncated, S/N >= 5."""
+    keep = np.ones(len(objcat), dtype=bool)
+    if "FLAGS" in objcat.colnames:
+        keep &= (np.asarray(objcat["FLAGS"], dtype=int) & _UNFIT_FLAGS) == 0
+    if "FLUX_AUTO" in objcat.colnames and "FLUXERR_AUTO" in objcat.colnames:
+        flux = np.asarray(objcat["FLUX_AUTO"], dtype=float)
+        error = np.asarray(objcat["FLUXERR_AUTO"], dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            keep &= ~(flux / error < _MIN_MATCH_SNR)
+    return keep
+
+
+def objcat_positions(ext: Any, cull: bool = False, matching: bool = False
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """0-based (x, y) of an extension's OBJCAT sources and the row numbers used.
 
+    ``cull`` keeps only unflagged, round sources; ``matching`` drops the
+    saturated and edge-truncated ones (FLAGS 4, 8) and those of S/N < 5.
     Returns empty arrays when the extension has no OBJCAT.
     """
     objcat = getattr(ext, "OBJCAT", None)
@@ -144,12 +181,17 @@ def objcat_positions(ext: Any, cull: bool = False) -> tuple[np.ndarray, np.ndarr
     keep = np.isfinite(x) & np.isfinite(y)
     if cull:
         keep &= _culled(objcat)
+    if matching:
+        keep &= _fit_for_matching(objcat)
     rows = np.flatnonzero(keep)
     return x[rows], y[rows], rows
 
 
-def objcat_sky_positions(ad: Any, cull: bool = False) -> dict[str, np.ndarray]:
+def objcat_sky_positions(ad: Any, cull: bool = False, matching: bool = False
+                         ) -> dict[str, np.ndarray]:
     """(RA, Dec) of the OBJCAT sources of every extension, through the current WCSs.
+
+    ``cull`` and ``matching`` select sources as in `objcat_positions`.
 
     Returns
     -------
@@ -159,7 +201,7 @@ def objcat_sky_positions(ad: Any, cull: bool = False) -> dict[str, np.ndarray]:
     """
     ras, decs, exts, rows = [], [], [], []
     for index, ext in enumerate(ad):
-        x, y, used = objcat_positions(ext, cull)
+        x, y, used = objcat_positions(ext, cull, matching)
         if len(used) == 0 or ext.wcs is None:
             continue
         ra, dec = SkyWCS(ext.wcs).pixel_to_world(x, y)
@@ -172,6 +214,35 @@ def objcat_sky_positions(ad: Any, cull: bool = False) -> dict[str, np.ndarray]:
                 "row": np.zeros(0, dtype=int)}
     return {"ra": np.concatenate(ras), "dec": np.concatenate(decs),
             "ext": np.concatenate(exts), "row": np.concatenate(rows)}
+
+
+def matching_sources(ad: Any, cull: bool, min_sources: int) -> dict[str, np.ndarray]:
+    """`objcat_sky_positions` of the sources fit for matching, or of all when too few are.
+
+    Saturated, edge-truncated (FLAGS 4, 8) and S/N < 5 sources are left
+    out; when fewer than ``min_sources`` remain, every source is returned
+    (the centroid errors of `centroid_errors` then down-weight the flagged
+    ones).
+    """
+    sky = objcat_sky_positions(ad, cull, matching=True)
+    if len(sky["ra"]) >= min_sources:
+        return sky
+    return objcat_sky_positions(ad, cull)
+
+
+def shift_is_significant(shift: tuple[float, float], error: float | None, n_pairs: int
+                         ) -> bool:
+    """Whether a fitted shift (pixels) is real given its 1-sigma per-axis ``error``.
+
+    Significant when ``|shift| > k error`` with k = 3, or k = 5 with fewer
+    than 5 pairs (the scatter that scales the error is then poorly known).
+    A shift without an error estimate is taken as significant.
+    """
+    if error is None or not math.isfinite(error):
+        return True
+    threshold = (_SHIFT_SIGNIFICANCE if n_pairs >= _WELL_DETERMINED_PAIRS
+                 else _SHIFT_SIGNIFICANCE_FEW)
+    return math.hypot(*shift) > threshold * error
 
 
 def _update_world_columns(ext: Any) -> None:
@@ -337,7 +408,7 @@ class Register(PrimitivesBASE):
                                      f"adjustWCSToReference cannot register it")
         if len(adinputs) < 2:
             self.log.warning("adjustWCSToReference: only one input; nothing to register")
-        ref_sky = objcat_sky_positions(reference, params["cull_sources"])
+        ref_sky = matching_sources(reference, params["cull_sources"], params["min_sources"])
         ref_sky["sigma"] = centroid_errors(reference, ref_sky)
         method = params["method"]
         if method == "sources" and len(ref_sky["ra"]) < params["min_sources"]:
@@ -415,6 +486,14 @@ class Register(PrimitivesBASE):
         if method == "sources":
             registration = self._sources_registration(ad, ref_sky, offsets_model, params)
             if registration is not None:
+                shift = self._shift_at_centre(ad, registration.model)
+                if (registration.order == 1 and not params["rotate"] and not params["scale"]
+                        and not shift_is_significant(shift, registration.error,
+                                                     registration.n_used)):
+                    # the header WCS is at least as good as a shift from a few noisy
+                    # centroids: keep it
+                    self._log_registration(ad, registration, kept=True)
+                    return
                 model = registration.model
                 self._log_registration(ad, registration)
             else:
@@ -443,7 +522,8 @@ class Register(PrimitivesBASE):
         mx, my = model(cx, cy)
         return float(mx - cx), float(my - cy)
 
-    def _log_registration(self, ad: Any, registration: Registration) -> None:
+    def _log_registration(self, ad: Any, registration: Registration, kept: bool = False
+                          ) -> None:
         dx, dy = self._shift_at_centre(ad, registration.model)
         extra = ""
         if registration.order > 1:
@@ -452,9 +532,15 @@ class Register(PrimitivesBASE):
             extra = (f", rotation {registration.rotation:+.4f} deg, scale "
                      f"{registration.scale:.6f}")
         error = "" if registration.error is None else f" +/- {registration.error:.3f}"
+        outcome = ""
+        if kept:
+            sigmas = (_SHIFT_SIGNIFICANCE if registration.n_used >= _WELL_DETERMINED_PAIRS
+                      else _SHIFT_SIGNIFICANCE_FEW)
+            outcome = (f"; not significant (< {sigmas:g} sigma with "
+                       f"{registration.n_used} sources): header WCS kept")
         self.log.stdinfo(f"{ad.filename}: {registration.n_used} sources matched; shift "
                          f"({dx:+.3f}, {dy:+.3f}){error} pixels{extra}; rms "
-                         f"{registration.rms:.3f} pixels")
+                         f"{registration.rms:.3f} pixels{outcome}")
 
     def _offsets_model(self, ad: Any, reference: Any) -> Model | None:
         """Correction (in the image's first-extension pixels) that the telescope offsets imply.
@@ -492,7 +578,7 @@ class Register(PrimitivesBASE):
         few sources match.
         """
         frame = SkyWCS(ad[0].wcs)
-        sky = objcat_sky_positions(ad, params["cull_sources"])
+        sky = matching_sources(ad, params["cull_sources"], params["min_sources"])
         if len(sky["ra"]) < params["min_sources"]:
             return None
         in_x, in_y = frame.world_to_pixel(sky["ra"], sky["dec"])

@@ -10,6 +10,7 @@ from astrodata.instruments.gmos import lookup as gmos_lookup
 from primitives.core.ccd import CCD
 from primitives.core.visualize import ArrayGeometry, ArrayGroup
 from primitives.gemini.gemini import Gemini
+from primitives.gmos.gmos_checks import GMOSChecks
 
 #: Width (unbinned columns) of the CCDs the GMOS mosaic geometry was measured on.
 _NOMINAL_CCD_WIDTH = 2048
@@ -21,7 +22,7 @@ def _as_sections(value: Any, count: int) -> list[Section | None]:
     return [v if isinstance(v, Section) else None for v in values]
 
 
-class GMOS(Gemini, CCD):
+class GMOS(Gemini, CCD, GMOSChecks):
     """GMOS primitives (CCD mosaics read through several amplifiers)."""
 
     tagset = frozenset({"GEMINI", "GMOS"})

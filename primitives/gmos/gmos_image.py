@@ -20,8 +20,12 @@ GMOS imaging specifics (DRAGONS behaviour, see dragons-behaviour.md 4.2):
   and the frames are stacked (varclip). ``fringeCorrect`` subtracts the
   fringe frame from frames that need it (z and Y; also i, CaT and Z on the
   EEV and e2vDD CCDs), scaled by a clipped least-squares fit of the
-  fringe frame to the frame's background-subtracted pixels unless the
-  fringe frame comes from the same observation (same ``group_id``).
+  fringe frame to the frame's background-subtracted pixels (DRAGONS does
+  not scale a fringe frame from the same observation, same ``group_id``:
+  ``scale=None``). The objects are masked where found on each frame and on
+  the mean of all frames registered by their WCSs (``deep_mask``), which
+  finds those too faint for one frame, whose light would otherwise stay
+  in the fringe frame and be subtracted from every frame.
 * ``detectSources`` masks the DQ-flagged pixels (``mask=True``; DRAGONS:
   False), which the detection interpolates over: a bad column through a
   star no longer splits it into two sources with false centroids.
@@ -43,6 +47,7 @@ from primitives.base import independent_copy
 from primitives.core.image import Image
 from primitives.core.photometry import Photometry
 from primitives.core.preprocess import matching_calibration
+from primitives.core.register import pixel_affine
 from primitives.core.stack import STACK_PARAMS, robust_level
 from primitives.core.visualize import group_arrays, reference_array
 from primitives.errors import PrimitiveError
@@ -267,6 +272,7 @@ class GMOSImage(GMOS, Image, Photometry):
         return ratios
 
     @primitive(
+        per_file=lambda p: p["factors"] is not None or not p["common"],
         suffix=Param(str, "_QECorrected", "Filename suffix"),
         factors=Param(list, None, "Factors for CCD1 and CCD3 (None: measured on the sky)",
                       item=float, min=0.0),
@@ -334,39 +340,133 @@ class GMOSImage(GMOS, Image, Photometry):
             name = None
         return needs_fringe_correction(name, self._detector_family(ad))
 
+    @staticmethod
+    def _assemble_ccd(ad: Any, group: Any, images: list[np.ndarray], with_variance: bool = True
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """One CCD's image, DQ and variance (None if an extension has none) from its amplifiers."""
+        pairs = list(zip(group.indices, group.positions, strict=True))
+        ny = max(py + ad[i].shape[0] for i, (_, py) in pairs)
+        nx = max(px + ad[i].shape[1] for i, (px, _) in pairs)
+        image = np.zeros((ny, nx), dtype=np.float32)
+        dq = np.full((ny, nx), DQ.no_data, dtype=DQ.datatype)
+        has_variance = with_variance and all(ad[i].variance is not None
+                                             for i in group.indices)
+        variance = np.zeros((ny, nx), dtype=np.float32) if has_variance else None
+        for i, (px, py) in pairs:
+            h, w = ad[i].shape
+            box = (slice(py, py + h), slice(px, px + w))
+            image[box] = images[i]
+            if variance is not None:
+                variance[box] = np.asarray(ad[i].variance)
+            dq[box] = 0 if ad[i].mask is None else np.asarray(ad[i].mask)
+        return image, dq, variance
+
+    @staticmethod
+    def _split_ccd(ad: Any, group: Any, objects: np.ndarray, masks: list[np.ndarray]) -> None:
+        for i, (px, py) in zip(group.indices, group.positions, strict=True):
+            h, w = ad[i].shape
+            masks[i] |= objects[py:py + h, px:px + w]
+
+    def _find_objects(self, image: np.ndarray, dq: np.ndarray, variance: np.ndarray | None,
+                      params: dict) -> np.ndarray:
+        """Dilated boolean object mask of one CCD image (detect_sources' segmentation)."""
+        _, objmask = detect_sources(
+            image, variance=variance, mask=dq, detect_thresh=params["detect_thresh"],
+            analysis_thresh=params["detect_thresh"], detect_minarea=params["detect_minarea"],
+            back_size=params["back_size"], back_filtersize=params["back_filtersize"])
+        objects = objmask != 0
+        if params["dilation"] > 0 and objects.any():
+            objects = ndimage.binary_dilation(objects, structure=_disk(params["dilation"]))
+        return objects
+
     def _object_masks(self, ad: Any, detection_image: list[np.ndarray], params: dict
                       ) -> list[np.ndarray]:
         """Object masks (boolean, dilated) of each extension, found per CCD."""
         masks = [np.zeros(ext.shape, dtype=bool) for ext in ad]
         for group in group_arrays(ad):
-            ny = max(pos[1] + ad[i].shape[0] for i, pos in zip(group.indices, group.positions,
-                                                                strict=True))
-            nx = max(pos[0] + ad[i].shape[1] for i, pos in zip(group.indices, group.positions,
-                                                                strict=True))
-            image = np.zeros((ny, nx), dtype=np.float32)
-            variance = np.zeros((ny, nx), dtype=np.float32)
-            dq = np.full((ny, nx), DQ.no_data, dtype=DQ.datatype)
-            for i, (px, py) in zip(group.indices, group.positions, strict=True):
-                h, w = ad[i].shape
-                box = (slice(py, py + h), slice(px, px + w))
-                image[box] = detection_image[i]
-                if ad[i].variance is not None:
-                    variance[box] = np.asarray(ad[i].variance)
-                dq[box] = 0 if ad[i].mask is None else np.asarray(ad[i].mask)
+            image, dq, variance = self._assemble_ccd(ad, group, detection_image)
             if not np.any((dq & (DQ.no_data | DQ.unilluminated)) == 0):
                 continue  # a CCD outside the imaging field: no objects to find
-            has_variance = all(ad[i].variance is not None for i in group.indices)
-            _, objmask = detect_sources(
-                image, variance=variance if has_variance else None, mask=dq,
-                detect_thresh=params["detect_thresh"], analysis_thresh=params["detect_thresh"],
-                detect_minarea=params["detect_minarea"], back_size=params["back_size"],
-                back_filtersize=params["back_filtersize"])
-            objects = objmask != 0
-            if params["dilation"] > 0 and objects.any():
-                objects = ndimage.binary_dilation(objects, structure=_disk(params["dilation"]))
-            for i, (px, py) in zip(group.indices, group.positions, strict=True):
-                h, w = ad[i].shape
-                masks[i] = objects[py:py + h, px:px + w]
+            self._split_ccd(ad, group, self._find_objects(image, dq, variance, params), masks)
+        return masks
+
+    @staticmethod
+    def _dither_shifts(frames: list, index: int) -> list[tuple[int, int]] | None:
+        """Whole-pixel (dx, dy) taking extension ``index`` of each frame to the first frame's.
+
+        From the extensions' WCSs; None when a WCS is missing or the frames
+        are rotated or scaled relative to each other (more than 0.05 pixel
+        over the extension).
+        """
+        reference = frames[0][index]
+        if reference.wcs is None:
+            return None
+        ny, nx = reference.shape
+        centre = np.array([(nx - 1) / 2.0, (ny - 1) / 2.0])
+        shifts = []
+        for ad in frames:
+            ext = ad[index]
+            if ext.wcs is None:
+                return None
+            try:
+                matrix, offset = pixel_affine(ext.wcs, ext.shape, reference.wcs)
+            except (ValueError, TypeError, np.linalg.LinAlgError):
+                return None
+            if np.max(np.abs(matrix - np.eye(2))) * max(nx, ny) > 0.05:
+                return None
+            dx, dy = matrix @ centre + offset - centre
+            if not (np.isfinite(dx) and np.isfinite(dy)):
+                return None
+            shifts.append((int(round(float(dx))), int(round(float(dy)))))
+        return shifts
+
+    def _deep_object_masks(self, frames: list, detection_of: Any, params: dict
+                           ) -> list[list[np.ndarray]] | None:
+        """Object masks found on the mean of all frames registered by their WCSs.
+
+        Objects too faint to be found on one frame (whose wings would
+        otherwise stay in the fringe frame and be subtracted from every
+        frame) come out sqrt(N) times more significant on the registered
+        mean of the N frames. Frames are registered to the nearest pixel;
+        the mask is dilated. ``detection_of(ad)`` returns a frame's
+        detection images (one per extension). None when the frames cannot be
+        registered.
+        """
+        first = frames[0]
+        masks = [[np.zeros(ext.shape, dtype=bool) for ext in ad] for ad in frames]
+        empty = DQ.no_data | DQ.unilluminated
+        for group in group_arrays(first):
+            shifts = self._dither_shifts(frames, group.indices[0])
+            if shifts is None:
+                return None
+            x0 = min(dx for dx, _ in shifts)
+            y0 = min(dy for _, dy in shifts)
+            total = count = None
+            ny = nx = 0
+            for ad, (dx, dy) in zip(frames, shifts, strict=True):
+                # one frame at a time: the sum needs no copy of every frame
+                image, dq, _ = self._assemble_ccd(ad, group, detection_of(ad),
+                                                  with_variance=False)
+                if total is None:
+                    ny, nx = image.shape
+                    shape = (ny + max(v for _, v in shifts) - y0,
+                             nx + max(u for u, _ in shifts) - x0)
+                    total = np.zeros(shape, dtype=np.float32)
+                    count = np.zeros(shape, dtype=np.int16)
+                box = (slice(dy - y0, dy - y0 + ny), slice(dx - x0, dx - x0 + nx))
+                good = (dq & (empty | DQ.bad_pixel | DQ.saturated | DQ.cosmic_ray)) == 0
+                total[box] += np.where(good, image, np.float32(0))
+                count[box] += good
+                del image, dq, good
+            if not count.any():
+                continue
+            mean = total / np.maximum(count, 1).astype(np.float32)
+            objects = self._find_objects(
+                mean, np.where(count > 0, 0, DQ.no_data).astype(DQ.datatype), None, params)
+            del total, mean
+            for k, (dx, dy) in enumerate(shifts):
+                own = objects[dy - y0:dy - y0 + ny, dx - x0:dx - x0 + nx]
+                self._split_ccd(frames[k], group, own, masks[k])
         return masks
 
     @primitive(
@@ -377,6 +477,8 @@ class GMOSImage(GMOS, Image, Photometry):
         subtract_median_image=Param(bool, None, "Find objects on each frame minus the median "
                                     "of all (None: at Gemini-South only)"),
         dilation=Param(float, 2.0, "Radius (pixels) by which the object masks grow", min=0.0),
+        deep_mask=Param(bool, True, "Also mask the objects found on the mean of all frames "
+                        "registered by their WCSs (fainter objects)"),
         detect_thresh=Param(float, 2.0, "Object detection threshold (background sigma)",
                             min=0.0),
         detect_minarea=Param(int, 8, "Minimum object area (pixels)", min=1),
@@ -440,21 +542,35 @@ class GMOSImage(GMOS, Image, Photometry):
                           for ad in frames],
                     operation="median", reject_method="none")
                 median_image.append(result.data)
+        def detection_of(ad: Any) -> list[np.ndarray]:
+            # made when needed: a copy of every frame at once would double the memory
+            return [np.asarray(ext.data, dtype=np.float32)
+                    - (0 if median_image is None else median_image[j])
+                    for j, ext in enumerate(ad)]
+
+        deep = self._deep_object_masks(frames, detection_of, params) \
+            if params["deep_mask"] else None
+        if params["deep_mask"] and deep is None:
+            self.log.warning("makeFringeFrame: the frames cannot be registered by their WCSs "
+                             "(missing, or rotated); objects are found on each frame only")
         masked = 0
-        for ad in frames:
-            detection = [np.asarray(ext.data, dtype=np.float32)
-                         - (0 if median_image is None else median_image[j])
-                         for j, ext in enumerate(ad)]
-            objects = self._object_masks(ad, detection, params)
+        for k, ad in enumerate(frames):
+            objects = self._object_masks(ad, detection_of(ad), params)
+            if deep is not None:
+                objects = [own | found for own, found in zip(objects, deep[k], strict=True)]
             for ext, obj in zip(ad, objects, strict=True):
                 bits = np.where(obj, DQ.bad_pixel, 0).astype(DQ.datatype)
                 ext.mask = bits if ext.mask is None else (np.asarray(ext.mask) | bits)
                 masked += int(obj.sum())
+        used_deep = deep is not None
+        del deep
         total = sum(int(np.prod(ext.shape)) for ad in frames for ext in ad)
         self.log.stdinfo(f"Masked objects in {100.0 * masked / total:.1f}% of the pixels of "
                          f"{len(frames)} frames"
-                         + (" (found on each frame minus the median image)"
-                            if subtract_median else ""))
+                         + (" (found on each frame minus the median image"
+                            if subtract_median else " (found on each frame")
+                         + (" and on the registered mean of all frames)"
+                            if used_deep else ")"))
         stack_names = set(STACK_PARAMS) - {"suffix"}
         stack_params = {k: v for k, v in params.items() if k in stack_names}
         out = self.stackFrames(frames, **stack_params)[0]
@@ -516,17 +632,27 @@ class GMOSImage(GMOS, Image, Photometry):
         return scale, int(keep.sum())
 
     @primitive(
-        per_file=True,
+        per_file=lambda p: all(not isinstance(p[k], (list, tuple)) or len(p[k]) < 2
+                               for k in ("fringe", "scale_factor")),
         suffix=Param(str, "_fringeCorrected", "Filename suffix"),
         fringe=Param(object, None, "Processed fringe frame: file or AstroData, or a list"),
         do_cal=Param(str, "procmode", "Fringe correction requirement", choices=_DO_CAL),
-        scale=Param(bool, None, "Scale the fringe frame to each frame (None: unless it comes "
-                    "from the same observation, group_id)"),
+        scale=Param(bool, True, "Scale the fringe frame to each frame by a fit (None: "
+                    "DRAGONS' rule, unless it comes from the same observation, group_id)",
+                    optional=True),
         scale_factor=Param(list, None, "Scale factor(s), one or one per input (overrides "
                            "the fit)", item=float),
     )
     def fringeCorrect(self, adinputs=None, **params):
-        """Subtract the (scaled) fringe frame from frames whose filter fringes (``FRINGEIM``)."""
+        """Subtract the (scaled) fringe frame from frames whose filter fringes (``FRINGEIM``).
+
+        The fringe frame is scaled to each frame by a clipped least-squares
+        fit (``FRNGSCAL``) by default, also when it was made from the same
+        observation: the sky lines that make the fringes vary during a
+        sequence, and the fitted factors follow each frame's fringe strength
+        to ~1-2% where the mean fringe frame, unscaled (DRAGONS' rule,
+        ``scale=None``), leaves up to ~10%.
+        """
         todo = []
         for ad in adinputs:
             if self._done_before(ad, "fringeCorrect"):

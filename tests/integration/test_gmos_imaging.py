@@ -140,6 +140,25 @@ def test_science_products(gmos):
         "BI5-36-4k-2", "BI11-33-4k-1", "BI12-34-4k-1"]
 
 
+def test_stored_science_copies_keep_distinct_names(gmos):
+    """reduceSeparateCCDs stores its product under its own name, next to the default stacks.
+
+    Neither its stored copy nor its working-directory product replaces the
+    default recipe's ``_image`` stack of the same first frame.
+    """
+    stored = gmos.playground / "calibrations" / "processed_science"
+    assert sorted(p.name for p in stored.glob("*.fits")) == sorted(
+        [STACKS["r"], STACKS["z"], SEPARATE])
+    image = astrodata.open(stored / STACKS["r"])
+    assert len(image) == 1 and combined_names(image) == SCIENCE["r"]
+    np.testing.assert_array_equal(image[0].data, _open(gmos, STACKS["r"])[0].data)
+    separate = astrodata.open(stored / SEPARATE)
+    assert len(separate) == 3 and "PROCESSED_SCIENCE" in separate.tags
+    np.testing.assert_array_equal(separate[1].data, _open(gmos, SEPARATE)[1].data)
+    assert f"processed_science calibrations/processed_science/{SEPARATE}" in \
+        gmos.outputs["separate"].stdout
+
+
 # -- calibrations against the truth ------------------------------------------------------
 def test_master_bias_level_and_structure(gmos):
     """Overscan level per amplifier as the truth, and the 2-D bias structure to the noise."""
@@ -223,7 +242,7 @@ def test_fringe_frame_matches_the_truth_pattern(gmos):
         assert np.all(ext.data[dark] == 0)
 
 
-def _fringe_corrected(run, scale):
+def _fringe_corrected(run, **options):
     """The z frames calibrated and fringe-corrected in process, with the processed calibrations."""
     from gempy.utils import logutils
     from primitives.gmos import GMOSImage
@@ -240,24 +259,25 @@ def _fringe_corrected(run, scale):
     p.addVAR(poisson_noise=True)
     p.flatCorrect(flat=str(ground / FLATS["z"]))
     before = [[np.array(ext.data) for ext in ad] for ad in p.streams["main"]]
-    p.fringeCorrect(fringe=str(ground / FRINGE), scale=scale)
+    p.fringeCorrect(fringe=str(ground / FRINGE), **options)
     return before, p.streams["main"]
 
 
-@pytest.mark.parametrize("scale", [None, True], ids=["default", "scaled"])
-def test_fringe_correction_removes_the_fringes(gmos, scale):
-    """Residual fringe amplitude of every z frame after fringeCorrect (printed).
+@pytest.mark.parametrize("options", [{}, {"scale": None}], ids=["default", "dragons"])
+def test_fringe_correction_removes_the_fringes(gmos, options):
+    """Residual fringe amplitude of every z frame after fringeCorrect, and its rms (printed).
 
-    By default the fringe frame is subtracted unscaled (it comes from the
-    same observation, DRAGONS' rule), leaving each frame's departure from
-    the mean fringe strength (the simulator varies it by ~8% rms, as the
-    sky lines do); ``scale=True`` fits each frame and leaves < 2%.
+    By default the fringe frame is scaled to each frame by a fit, which
+    follows the fringe strength (the simulator varies it by ~8% rms, as the
+    sky lines do) and leaves < 2% of the fringes; DRAGONS' rule
+    (``scale=None``: a fringe frame from the same observation unscaled)
+    leaves each frame's departure from the mean fringe strength.
     """
     truth = gmos.truth
-    before, after = _fringe_corrected(gmos, scale)
+    before, after = _fringe_corrected(gmos, **options)
     norm = flat_normalisation(truth, SCIENCE["z"][0])
     mean_fringe = np.mean([truth["files"][n]["fringe_e_per_pix"] for n in SCIENCE["z"]])
-    lines = []
+    lines, fractions = [], []
     for name, raw, ad in zip(SCIENCE["z"], before, after, strict=True):
         patterns, bpms = _fringe_inputs(truth, name)
         good = [(ext.mask == 0) & (bpm == 0) for ext, bpm in zip(ad, bpms, strict=True)]
@@ -265,15 +285,22 @@ def test_fringe_correction_removes_the_fringes(gmos, scale):
         found = fringe_amplitude(raw, patterns, good)
         residual = fringe_amplitude([ext.data for ext in ad], patterns, good)
         assert found == pytest.approx(true_amp, rel=0.03)
-        lines.append(f"{name}: fringe rms {found:.1f} e- before, {residual:+.2f} e- after "
-                     f"({100 * residual / found:+.1f}%), FRNGSCAL {ad.phu['FRNGSCAL']}")
-        if scale:
-            assert abs(residual) < 0.02 * found
-        else:
-            departure = abs(truth["files"][name]["fringe_e_per_pix"] / mean_fringe - 1)
+        fractions.append(residual / found)
+        lines.append(f"{name}: fringe amplitude {found:.1f} e- before, {residual:+.2f} e- "
+                     f"after ({100 * residual / found:+.1f}%), FRNGSCAL {ad.phu['FRNGSCAL']}")
+        departure = abs(truth["files"][name]["fringe_e_per_pix"] / mean_fringe - 1)
+        if options:
             assert abs(residual) < (departure + 0.02) * found
             assert ad.phu["FRNGSCAL"] == 1.0
-    print(f"\nresidual fringes, fringeCorrect scale={scale}:\n  " + "\n  ".join(lines))
+        else:
+            assert abs(residual) < 0.02 * found
+            # the fit tells the frames' fringe strengths apart
+            assert ad.phu["FRNGSCAL"] == pytest.approx(
+                truth["files"][name]["fringe_e_per_pix"] / mean_fringe, abs=0.03)
+    rms = float(np.sqrt(np.mean(np.square(fractions))))
+    print(f"\nresidual fringes, fringeCorrect {options or 'default (scaled)'}: rms "
+          f"{100 * rms:.2f}% of the fringe amplitude\n  " + "\n  ".join(lines))
+    assert rms < (0.01 if not options else 0.1)
 
 
 # -- science -----------------------------------------------------------------------------

@@ -19,12 +19,14 @@ level, star fluxes, the mosaic geometry (each outer CCD against CCD2 in
 every frame) and the astrometry of the stacks.
 
 The small e2vDD field is sparse: its first (reference) frame holds only
-three faint sources inside the imaging field, so ``adjustWCSToReference``
-registers the frames to +/-0.3-0.6 pixel only (it says so in its log) and
-the default stack is checked to that precision; the science is also
-reduced with ``adjustWCSToReference:method=offsets`` (the telescope
-offsets, exact in the simulation), the advice for sparse fields, and that
-stack is held to the full accuracy.
+a few faint sources inside the imaging field, whose centroids fix a shift
+to +/-0.3-0.6 pixel only. ``adjustWCSToReference`` then keeps the header
+WCS (telescope offsets, exact in the simulation) rather than apply a shift
+that is not significant, or falls back to the offsets when too few sources
+fit for matching remain; the default stack is held to the full accuracy
+(< 0.1 pixel), as is the stack made with
+``adjustWCSToReference:method=offsets``, also reduced (suffix
+``_offsets``).
 """
 
 from __future__ import annotations
@@ -127,13 +129,12 @@ class Layout:
     options: tuple[str, ...]
     amplifiers: int
     ccds: int
-    registration_limited: bool = False
 
 
 LAYOUTS = {
     "1x1": Layout("gmos-imaging-1x1", "r", (), 12, 3),
     "ccd2": Layout("gmos-imaging-ccd2", "r", (), 4, 1),
-    "e2v": Layout("gmos-n-e2v", "i", ("fringe", "offsets"), 6, 3, registration_limited=True),
+    "e2v": Layout("gmos-n-e2v", "i", ("fringe", "offsets"), 6, 3),
 }
 
 
@@ -297,22 +298,25 @@ def test_sky_level(reduced, key):
 def test_star_fluxes(reduced, key):
     """Isolated truth stars of S/N > 50 within 2% (or 3 sigma), their mean within 1% (or 3 sigma).
 
-    For the sparse e2vDD field, on the stack registered with the telescope
-    offsets (the default stack's registration noise spreads the stars).
+    Every stack (the e2vDD field's also with the telescope offsets); the
+    fainter stars of S/N 10-50 within 3 sigma.
     """
     layout = reduced(key)
     truth = layout.truth
-    name = layout.offsets if layout.layout.registration_limited else layout.science
-    ad = layout.open(name)
-    names = combined_names(ad)
-    measured = star_photometry(ad[0], truth, layout.layout.band, names,
-                               flat_normalisation(truth, names[0]), min_snr=50)
-    print(f"\n{name} ({layout.layout.dataset}):\n{measured.summary()}")
-    assert len(measured.ratio) >= 1
-    assert np.all(np.abs(measured.ratio - 1) < np.maximum(0.02, 3.0 / measured.snr))
-    mean_error = 1.0 / np.sqrt(np.sum(measured.snr ** 2))
-    assert abs(np.average(measured.ratio, weights=measured.snr ** 2) - 1) < max(
-        0.01, 3 * mean_error)
+    for name in _stacks(layout):
+        ad = layout.open(name)
+        names = combined_names(ad)
+        measured = star_photometry(ad[0], truth, layout.layout.band, names,
+                                   flat_normalisation(truth, names[0]), min_snr=10)
+        print(f"\n{name} ({layout.layout.dataset}):\n{measured.summary()}")
+        bright = measured.snr > 50
+        assert bright.sum() >= 1
+        ratio, snr = measured.ratio[bright], measured.snr[bright]
+        assert np.all(np.abs(ratio - 1) < np.maximum(0.02, 3.0 / snr)), name
+        mean_error = 1.0 / np.sqrt(np.sum(snr ** 2))
+        assert abs(np.average(ratio, weights=snr ** 2) - 1) < max(0.01, 3 * mean_error), name
+        faint = ~bright
+        assert np.all(np.abs(measured.ratio[faint] - 1) < 3.0 / measured.snr[faint]), name
 
 
 @pytest.mark.parametrize("key", [k for k in KEYS if LAYOUTS[k].ccds == 3])
@@ -356,7 +360,11 @@ def test_mosaic_geometry(reduced, key):
 
 @pytest.mark.parametrize("key", KEYS)
 def test_stack_astrometry(reduced, key):
-    """The stack is where the truth WCS says: < 0.1 pixel (registration-limited: < 0.6)."""
+    """The stack is where the truth WCS says: < 0.1 pixel, the sparse e2vDD field's too.
+
+    For that field, no registration shift is applied that its uncertainty
+    does not support (the log says when the header WCS was kept).
+    """
     layout = reduced(key)
     truth = layout.truth
     for name in _stacks(layout):
@@ -366,8 +374,6 @@ def test_stack_astrometry(reduced, key):
                         flat_normalisation(truth, names[0]))
         print(f"\n{name}: offset ({fit.dx:+.3f}, {fit.dy:+.3f}) +/- {fit.error:.3f} px, "
               f"flux scale {fit.scale:.3f}")
-        limit = 0.6 if (layout.layout.registration_limited and name == layout.science) \
-            else 0.1
-        assert fit.error < 0.03 and np.hypot(fit.dx, fit.dy) < limit
+        assert fit.error < 0.03 and np.hypot(fit.dx, fit.dy) < 0.1
         # the no_data gaps of the frames are filled by the dithers
         assert np.count_nonzero(ad[0].mask & DQ.no_data) < 0.5 * ad[0].data.size

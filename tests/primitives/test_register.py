@@ -18,7 +18,11 @@ from astropy.table import Table
 import astrodata
 from astrodata.wcs import fits_header_to_gwcs
 from gempy.library._wcs import SkyWCS
-from primitives.core.register import weighted_linear_fit
+from primitives.core.register import (
+    matching_sources,
+    shift_is_significant,
+    weighted_linear_fit,
+)
 from primitives.errors import PrimitiveError
 from primitives.f2 import F2Image
 from primitives.gsaoi import GSAOIImage
@@ -230,6 +234,93 @@ def test_gsaoi_defaults():
     params = resolve_params(GSAOIImage, "adjustWCSToReference")
     assert (params["first_pass"].default, params["order"].default,
             params["max_iters"].default) == (3.0, 3, 5)
+
+
+def _sparse(ad, rows, snr):
+    """Keep only some OBJCAT rows of a frame, their FLUXERR_AUTO set for the given S/N."""
+    ext = ad[0]
+    objcat = ext.OBJCAT[rows]
+    objcat["FLUXERR_AUTO"] = objcat["FLUX_AUTO"] / snr
+    objcat["FLAGS"] = 0
+    ext.OBJCAT = objcat
+    return objcat
+
+
+def _bright_rows(ad, count):
+    objcat = ad[0].OBJCAT
+    snr = np.asarray(objcat["FLUX_AUTO"]) / np.asarray(objcat["FLUXERR_AUTO"])
+    return np.argsort(-snr)[:count]
+
+
+@pytest.mark.parametrize("shift, kept", [(0.3, True), (2.0, False)])
+def test_sparse_field_shift_must_be_significant(f2_detected, shift, kept, caplog):
+    """Three faint sources (S/N 6, centroids +/-0.3 pixel): a 0.3-pixel shift is noise.
+
+    The header WCS (exact in the simulation) is kept unless the fitted shift
+    exceeds 5 times its uncertainty (fewer than 5 pairs); a 2-pixel shift
+    does, and is applied.
+    """
+    frames, truth_wcs = f2_detected
+    # the same pointing twice: every source of the second frame is in the first
+    frames = [copy.deepcopy(frames[0]), copy.deepcopy(frames[0])]
+    rows = _bright_rows(frames[1], 3)
+    objcat = _sparse(frames[1], rows, snr=6.0)
+    objcat["X_IMAGE"] = objcat["X_IMAGE"] + shift
+    shape = frames[1][0].shape
+    with caplog.at_level(logging.INFO):
+        F2Image(frames).adjustWCSToReference()
+    line = [r.getMessage() for r in caplog.records if "sources matched" in r.getMessage()][0]
+    assert "3 sources matched" in line
+    error = _wcs_error(frames[1][0].wcs, truth_wcs[0], shape)
+    if kept:
+        assert "header WCS kept" in line
+        assert error < 1e-6
+    else:
+        assert "header WCS kept" not in line
+        assert error == pytest.approx(shift, abs=0.4)
+
+
+def test_many_precise_sources_apply_a_small_shift(f2_detected, caplog):
+    """A 0.3-pixel shift measured by well-detected stars is significant and applied."""
+    frames, truth_wcs = f2_detected
+    frames = [copy.deepcopy(frames[0]), copy.deepcopy(frames[0])]
+    objcat = frames[1][0].OBJCAT
+    objcat["X_IMAGE"] = objcat["X_IMAGE"] + 0.3
+    with caplog.at_level(logging.INFO):
+        F2Image(frames).adjustWCSToReference()
+    assert any("sources matched" in r.getMessage() for r in caplog.records)
+    assert not any("header WCS kept" in r.getMessage() for r in caplog.records)
+    # the WCS now puts the sky where the shifted centroids say: 0.3 pixel from the truth
+    error = _wcs_error(frames[1][0].wcs, truth_wcs[0], frames[1][0].shape)
+    assert error == pytest.approx(0.3, abs=0.05)
+
+
+def test_shift_significance_rule():
+    assert not shift_is_significant((0.3, 0.2), 0.15, 3)     # 2.4 sigma
+    assert shift_is_significant((0.6, 0.0), 0.15, 8)         # 4 sigma, 8 pairs
+    assert not shift_is_significant((0.6, 0.0), 0.15, 4)     # 4 sigma, < 5 pairs: needs 5
+    assert shift_is_significant((0.8, 0.0), 0.15, 4)
+    assert shift_is_significant((0.01, 0.0), None, 3)        # no error estimate: applied
+
+
+def test_flagged_and_faint_sources_are_not_matched(f2_detected):
+    """Saturated/edge-truncated (FLAGS 4, 8) and S/N < 5 sources stay out of the matching."""
+    frames, _ = f2_detected
+    ad = copy.deepcopy(frames[0])
+    objcat = ad[0].OBJCAT
+    rows = _bright_rows(ad, 6)
+    objcat["FLAGS"][rows[0]] = 8
+    objcat["FLAGS"][rows[1]] = 4
+    objcat["FLUXERR_AUTO"][rows[2]] = objcat["FLUX_AUTO"][rows[2]] / 3.0
+    snr = np.asarray(objcat["FLUX_AUTO"]) / np.asarray(objcat["FLUXERR_AUTO"])
+    fit = ((np.asarray(objcat["FLAGS"]) & 12) == 0) & (snr >= 5)
+    assert fit.sum() >= 2
+    chosen = matching_sources(ad, cull=False, min_sources=2)
+    assert sorted(chosen["row"]) == sorted(np.flatnonzero(fit))
+    assert not set(rows[:3]) & set(chosen["row"])
+    # too few would remain: every source is used (the flagged ones down-weighted)
+    everything = matching_sources(ad, cull=False, min_sources=int(fit.sum()) + 1)
+    assert len(everything["row"]) == len(objcat)
 
 
 def test_weighted_fit_follows_the_precise_pairs():

@@ -69,7 +69,11 @@ def reducePreimage(p):
 
 
 def reduceSeparateCCDs(p):
-    """Align and stack each CCD separately, then merge the three stacks (``_image``)."""
+    """Align and stack each CCD separately, then merge the three stacks (``_separateCCDs``).
+
+    Stored under its own name, so that it never replaces the default
+    recipe's ``_image`` stack in ``calibrations/processed_science``.
+    """
     p.prepare()
     p.addDQ()
     p.addVAR(read_noise=True)
@@ -104,11 +108,14 @@ def reduceSeparateCCDs(p):
     p.stackFrames(stream="ccd3", zero=True)
     p.appendStream(from_stream="ccd3")
     p.mergeInputs()
-    p.storeProcessedScience(suffix="_image")
+    p.storeProcessedScience(suffix="_separateCCDs")
 
 
 def reduceSeparateCCDsCentral(p):
-    """Align all CCDs with the solution of the central CCD, stack each, merge (``_image``)."""
+    """Align all CCDs with the central CCD's solution, stack each, merge (``_separateCCDsCentral``).
+
+    Stored under its own name, as ``reduceSeparateCCDs``.
+    """
     p.prepare()
     p.addDQ()
     p.addVAR(read_noise=True)
@@ -139,7 +146,7 @@ def reduceSeparateCCDsCentral(p):
     p.stackFrames(stream="ccd3", zero=True)
     p.appendStream(from_stream="ccd3")
     p.mergeInputs()
-    p.storeProcessedScience(suffix="_image")
+    p.storeProcessedScience(suffix="_separateCCDsCentral")
 
 
 def makeProcessedFringe(p):
