@@ -20,7 +20,10 @@ Variants (their defaults follow DRAGONS):
 * ``stackFlats``: minmax 1/1, no offset (scaling allowed).
 * ``stackSkyFrames``: median, minmax 1/1, scaled to the first frame's level
   (zero offsets instead when ``zero`` is set and ``scale`` is not), with the
-  objects of each frame (``OBJMASK`` dilated by ``dilation``) excluded.
+  objects of each frame (``OBJMASK`` dilated by ``dilation``) excluded. When
+  every input was divided by the same flat (:mod:`primitives.core.flat_error`)
+  its error is common to them: the inputs' variance is stacked without it and
+  ``data**2 * VAR_flat/flat**2`` is added to the result.
 
 With minmax rejection, ``stackFlats`` and ``stackSkyFrames`` lower nlow and
 nhigh (with a warning) when there are too few frames for them; stackFrames
@@ -43,6 +46,7 @@ from astrodata import DQ
 from astrodata.nddata import NDAstroData
 from gempy.library import stacking
 from primitives.base import PrimitivesBASE
+from primitives.core.flat_error import FlatFreeVariance, common_flat_error
 from primitives.errors import ParameterError, PrimitiveError
 from primitives.params import Param, primitive
 
@@ -295,12 +299,16 @@ class Stack(PrimitivesBASE):
         factors = factors.T  # extensions x frames
         return (factors, None) if scale else (None, factors)
 
-    def _combine(self, adinputs: list, params: dict, extra_masks: list | None = None) -> Any:
+    def _combine(self, adinputs: list, params: dict, extra_masks: list | None = None,
+                 flat_error: Any = None) -> Any:
         """Stack the inputs extension by extension into a new AstroData object.
 
         `extra_masks` (per frame, per extension: boolean array or None) marks
         more pixels to exclude (objects, for sky frames) without touching
-        the inputs.
+        the inputs. `flat_error` (:class:`primitives.core.flat_error.FlatError`),
+        the error of a flat that divided every input, is common to them: the
+        variances are stacked without it and it is added to the result
+        (``data**2 * r2``) instead of being averaged down.
         """
         self._check_stackable(adinputs)
         nframes = len(adinputs)
@@ -345,6 +353,8 @@ class Stack(PrimitivesBASE):
                     m = np.where(extra, DQ.bad_pixel, 0).astype(DQ.datatype)
                     if own is not None:
                         m |= np.asarray(own, dtype=DQ.datatype)
+                if flat_error is not None and v is not None:
+                    v = FlatFreeVariance(d, v, flat_error.relvar[j])
                 data.append(d)
                 variances.append(v)
                 masks.append(m)
@@ -362,6 +372,11 @@ class Stack(PrimitivesBASE):
             except ValueError as err:
                 raise PrimitiveError(f"{self.myself()}: stacking extension {j + 1} of "
                                      f"{first.filename} and {nframes - 1} more: {err}") from err
+            if flat_error is not None and result.variance is not None:
+                common = result.data * result.data
+                common *= flat_error.relvar[j]
+                np.add(result.variance, common, out=result.variance, casting="unsafe")
+                del common
             nd = NDAstroData(result.data, mask=result.mask, variance=result.variance,
                              meta={"header": template.nddata.meta["header"].copy(),
                                    "other": {}})
@@ -556,7 +571,11 @@ class Stack(PrimitivesBASE):
                                  f"sky frames (dilation {params['dilation']:g})")
             if all(m is None for masks in extra for m in masks):
                 extra = None
-        out = self._combine(adinputs, params, extra_masks=extra)
+        flat_error = common_flat_error(self, adinputs)
+        if flat_error is not None:
+            self.log.stdinfo(f"The sky frames share the flat {flat_error.name}: its error is "
+                             f"common to them, not reduced by the combination")
+        out = self._combine(adinputs, params, extra_masks=extra, flat_error=flat_error)
         self.mark(out)
         self.mark(out, keyword=self.timestamp_keys["stackFrames"])
         return [out]
