@@ -6,17 +6,22 @@ fresh process from a ``playground`` next to ``playdata``, with a private
 ``HOME`` whose ``~/.geminidr/rsys.cfg`` names the calibration database. While
 it runs, the resident memory of that process and all its children (worker
 processes included) is sampled from ``/proc`` every 50 ms; the peak of the
-sum is reported with the wall time of each reduction (from the log).
+sum is reported with the wall time of each reduction (from the log), with
+the peak of the main process alone and the peak proportional set size of
+the tree (pages shared by the workers and their fork server counted once).
+``--jobs`` and ``--reprocess`` set ``[reduce] jobs / reprocess`` in the
+configuration file the tutorial reads.
 
 The memory target: the peak stays below 3x the data going into the science
-stack (9 frames of 2048x2048 with SCI float32, VAR float32 and DQ uint16,
-377 MB at full size).
+stack: the 9 resampled frames handed to stackFrames, SCI float32, VAR
+float32 and DQ uint16 on the stack's canvas (2161x2161 at full size, 420 MB).
 
 Usage::
 
     python benchmarks/bench_f2_tutorial.py            # full size (2048x2048), ~620 MB of raw data
     python benchmarks/bench_f2_tutorial.py --small    # 256x256 arrays
     python benchmarks/bench_f2_tutorial.py --keep -d /tmp/f2bench   # keep the products
+    python benchmarks/bench_f2_tutorial.py -d /tmp/f2bench --jobs 1 --reprocess always
 
 Linux only (``/proc``).
 """
@@ -74,15 +79,39 @@ def _rss_bytes(pid: int) -> int:
         return 0
 
 
-def tree_rss(root: int) -> int:
-    """Resident bytes of a process and all its descendants."""
+def _pss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
+    return 0
+
+
+def _tree(root: int) -> list[int]:
     children = _children_map()
-    total, todo = 0, [root]
+    pids, todo = [], [root]
     while todo:
         pid = todo.pop()
-        total += _rss_bytes(pid)
+        pids.append(pid)
         todo.extend(children.get(pid, ()))
-    return total
+    return pids
+
+
+def tree_rss(root: int) -> int:
+    """Resident bytes of a process and all its descendants (shared pages counted in each)."""
+    return sum(_rss_bytes(pid) for pid in _tree(root))
+
+
+def tree_pss(root: int) -> int:
+    """Proportional set size of a process tree: its physical memory, shared pages once.
+
+    Worker processes forked from one server share the pages of the modules
+    it imported; the sum of their RSS counts those pages once per process.
+    """
+    return sum(_pss_bytes(pid) for pid in _tree(root))
 
 
 class MemorySampler(threading.Thread):
@@ -93,7 +122,10 @@ class MemorySampler(threading.Thread):
         self.pid = pid
         self.interval = interval
         self.peak = 0
+        self.pss_peak = 0
+        self.parent_peak = 0
         self.series: list[tuple[datetime.datetime, int]] = []
+        self.parent_series: list[tuple[datetime.datetime, int]] = []
         self._stop_event = threading.Event()
 
     @property
@@ -102,9 +134,14 @@ class MemorySampler(threading.Thread):
 
     def run(self) -> None:
         while not self._stop_event.is_set():
+            now = datetime.datetime.now()
             rss = tree_rss(self.pid)
+            self.pss_peak = max(self.pss_peak, tree_pss(self.pid))
+            parent = _rss_bytes(self.pid)
             self.peak = max(self.peak, rss)
-            self.series.append((datetime.datetime.now(), rss))
+            self.parent_peak = max(self.parent_peak, parent)
+            self.series.append((now, rss))
+            self.parent_series.append((now, parent))
             self._stop_event.wait(self.interval)
 
     def stop(self) -> None:
@@ -158,7 +195,8 @@ def _parse_time(text: str) -> datetime.datetime:
     return datetime.datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f")
 
 
-def prepare(root: Path, small: bool, seed: int) -> tuple[Path, Path, dict]:
+def prepare(root: Path, small: bool, seed: int, reduce_settings: str = ""
+            ) -> tuple[Path, Path, dict]:
     """Simulate the data (unless present) and set up playground and HOME; returns paths, env."""
     playdata, playground, home = root / "playdata", root / "playground", root / "home"
     if not list(playdata.glob("S2013*.fits")):
@@ -171,17 +209,27 @@ def prepare(root: Path, small: bool, seed: int) -> tuple[Path, Path, dict]:
     playground.mkdir(parents=True)
     (home / ".geminidr").mkdir(parents=True, exist_ok=True)
     (home / ".geminidr" / "rsys.cfg").write_text(
-        f"[calibs]\nstandalone = True\ndatabase_dir = {playground}\n")
+        f"[calibs]\nstandalone = True\ndatabase_dir = {playground}\n{reduce_settings}")
     env = {k: v for k, v in os.environ.items() if k != "DRAGONSRC"}
     env["HOME"] = str(home)
     return playdata, playground, env
 
 
-def stack_input_bytes(playdata: Path) -> tuple[int, int]:
-    """(processed bytes, raw bytes) of the frames that go into the science stack."""
+def stack_input_bytes(playdata: Path, stack: Path | None = None) -> tuple[int, int]:
+    """(processed bytes, raw bytes) of the frames that go into the science stack.
+
+    "One stack's input" is the SCI+VAR+DQ arrays handed to the final
+    stackFrames: the resampled frames, on the output canvas of the stack
+    (larger than a detector frame, as it covers all the dithers); without
+    the stack, the detector size is used.
+    """
     truth = load_truth(playdata)
     names = truth["roles"]["science"]
     ny, nx = truth["arrays"][0]["shape"]
+    if stack is not None and stack.is_file():
+        from astropy.io import fits
+        with fits.open(stack) as hdul:
+            ny, nx = hdul[1].shape
     raw = sum((playdata / name).stat().st_size for name in names)
     return len(names) * ny * nx * PROCESSED_BYTES_PER_PIXEL, raw
 
@@ -194,12 +242,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--top", type=int, default=8,
                         help="list the primitives with the N largest memory peaks")
+    parser.add_argument("--jobs", type=int, help="worker processes ([reduce] jobs; default: cores)")
+    parser.add_argument("--reprocess", choices=("auto", "always"),
+                        help="step cache policy ([reduce] reprocess; default auto)")
+    parser.add_argument("--rerun", action="store_true",
+                        help="run the unchanged tutorial a second time in the same directory "
+                             "and report its time against the first (step cache reuse)")
     args = parser.parse_args(argv)
+    settings = [f"{name} = {value}" for name, value in
+                (("jobs", args.jobs), ("reprocess", args.reprocess)) if value is not None]
+    reduce_settings = "[reduce]\n" + "\n".join(settings) + "\n" if settings else ""
     root = Path(args.dir or tempfile.mkdtemp(prefix="bench_f2_tutorial_")).resolve()
     root.mkdir(parents=True, exist_ok=True)
     try:
-        playdata, playground, env = prepare(root, args.small, args.seed)
-        processed, raw = stack_input_bytes(playdata)
+        playdata, playground, env = prepare(root, args.small, args.seed,
+                                             reduce_settings)
         start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, str(SCRIPT)], cwd=playground, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -212,14 +269,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"the tutorial failed (exit {proc.returncode}):\n" + "\n".join(
                 stderr.strip().splitlines()[-10:]), file=sys.stderr)
             return 1
+        processed, raw = stack_input_bytes(playdata, playground / "S20131121S0075_image.fits")
         print(f"F2 tutorial ({'small' if args.small else 'full size'}): {wall:.1f} s wall")
         for name, seconds in recipe_times(playground / "f2_data_reduction.log"):
             print(f"  {name:<22} {seconds:8.1f} s")
         peak_mb = sampler.peak / 1e6
-        print(f"peak RSS (process + children): {peak_mb:.0f} MB "
-              f"({sampler.samples} samples)")
-        print(f"science stack input: {processed / 1e6:.0f} MB processed "
-              f"(SCI+VAR+DQ), {raw / 1e6:.0f} MB raw")
+        print(f"peak RSS (process + children): {peak_mb:.0f} MB; main process alone: "
+              f"{sampler.parent_peak / 1e6:.0f} MB ({sampler.samples} samples)")
+        print(f"peak PSS (process + children, shared pages once): "
+              f"{sampler.pss_peak / 1e6:.0f} MB = {sampler.pss_peak / processed:.2f} x stack input")
+        print(f"science stack input: {processed / 1e6:.0f} MB (SCI+VAR+DQ of the resampled "
+              f"frames handed to stackFrames), {raw / 1e6:.0f} MB raw")
+        peaks = peak_by_primitive(playground / "f2_data_reduction.log", sampler.series)
+        parent_peaks = peak_by_primitive(playground / "f2_data_reduction.log",
+                                         sampler.parent_series)
+        science = max((rss for recipe, _, rss in peaks if recipe == "reduce"), default=0)
+        science_parent = max((rss for recipe, _, rss in parent_peaks if recipe == "reduce"),
+                             default=0)
+        print(f"peak RSS during the science reduction: {science / 1e6:.0f} MB "
+              f"= {science / processed:.2f} x stack input (main process alone: "
+              f"{science_parent / 1e6:.0f} MB = {science_parent / processed:.2f} x)")
         factor = sampler.peak / processed
         if args.small:
             # the interpreter and its libraries (~300 MB) dwarf 256x256 frames
@@ -228,14 +297,27 @@ def main(argv: list[str] | None = None) -> int:
             verdict = "OK" if factor < MEMORY_FACTOR_TARGET else "ABOVE TARGET"
             print(f"peak / stack input = {factor:.2f} (target < {MEMORY_FACTOR_TARGET:.0f}): "
                   f"{verdict}")
-        print("largest peaks (recipe, primitive, MB):")
-        peaks = peak_by_primitive(playground / "f2_data_reduction.log", sampler.series)
-        for recipe, name, rss in sorted(peaks, key=lambda item: -item[2])[:args.top]:
-            print(f"  {recipe:<20} {name:<24} {rss / 1e6:8.0f}")
+        print("largest peaks (recipe, primitive, MB process tree, MB main process):")
+        parent_of = {(i, name): rss for i, (_, name, rss) in enumerate(parent_peaks)}
+        ranked = sorted(enumerate(peaks), key=lambda item: -item[1][2])[:args.top]
+        for i, (recipe, name, rss) in ranked:
+            print(f"  {recipe:<20} {name:<24} {rss / 1e6:8.0f} "
+                  f"{parent_of.get((i, name), 0) / 1e6:8.0f}")
         cache = playground / ".reducecache"
         if cache.exists():
             size = sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())
             print(f"step cache written: {size / 1e9:.2f} GB in {cache}")
+        if args.rerun:
+            start = time.perf_counter()
+            again = subprocess.run([sys.executable, str(SCRIPT)], cwd=playground, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            second = time.perf_counter() - start
+            if again.returncode != 0:
+                print(f"the second run failed (exit {again.returncode}):\n" + "\n".join(
+                    again.stderr.strip().splitlines()[-10:]), file=sys.stderr)
+                return 1
+            print(f"second run of the unchanged tutorial: {second:.1f} s = "
+                  f"{100 * second / wall:.1f}% of the first ({wall:.1f} s); target < 10%")
         return 0
     finally:
         if args.keep or args.dir:

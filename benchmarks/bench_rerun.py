@@ -1,24 +1,27 @@
 """Benchmark of re-runs (step cache) and of per-file primitives on a local process pool.
 
-Run ``python benchmarks/bench_rerun.py [--darks 7] [--repeat 3] [--jobs 2] [--small]``.
+Run ``python benchmarks/bench_rerun.py [--darks 7] [--repeat 3] [--jobs 2] [--science 10]
+[--all-to-workers] [--small]``.
 
 It simulates the F2 tutorial data (2048x2048, or 256x256 with ``--small``) in
-a temporary directory and reduces the 120 s darks with the real F2
-``makeProcessedDark`` recipe (prepare, addDQ, ADUToElectrons, addVAR,
-nonlinearityCorrect, stackDarks, storeProcessedDark):
+a temporary directory.
 
-1. Re-run: a first run in an empty working directory, then the same
-   ``reduce`` again (unchanged). Reported: both times, the ratio (target: the
-   second run takes < 10 % of the first), for the default checkpoint policy
-   (``checkpoint_min_seconds='auto'``) and for ``0`` (every step saved);
-   plus the time of a run without any checkpoint, for the cost of saving them.
-2. Parallel: ``--jobs 1`` against ``--jobs N`` with ``reprocess='always'``
-   (the pool started beforehand). (a) The five per-file steps of the dark
-   recipe, run with ``per_file=True`` (set here if the primitives do not
-   declare it yet): cheap steps (tens of ms a frame) next to the FITS
-   writing that hands frames to workers. (b) ``detectSources`` (per-file,
-   seconds a frame) on ``--science`` prepared science frames. Reported: the
-   time of those steps, the whole run, and the speed-up.
+1. Re-run: the 120 s darks reduced with the real F2 ``makeProcessedDark``
+   recipe (prepare, addDQ, ADUToElectrons, addVAR, nonlinearityCorrect,
+   stackDarks, storeProcessedDark) in an empty working directory, then the
+   same ``reduce`` again (unchanged). Reported: both times, the ratio (target:
+   the second run takes < 10 % of the first) and the disk space of the
+   checkpoints after the first run, for the default checkpoint policy
+   (``'auto'``: the latest state rolls, expensive steps are kept) and for
+   ``0`` (every step kept); plus a first run that records nothing, for the
+   cost of the journal and checkpoints.
+2. Parallel: the per-file head of the F2 science recipe (prepare, addDQ,
+   ADUToElectrons, addVAR, nonlinearityCorrect, darkCorrect, flatCorrect)
+   and detectSources on ``--science`` frames, ``--jobs 1`` against ``--jobs
+   N`` (``reprocess='always'``, the pool started and every primitive run once
+   beforehand, the executor's own rules deciding what goes to workers).
+   Reported: each step (including the saving of its checkpoints), the
+   per-file part, the whole run and the speed-ups.
 
 Medians of ``--repeat`` runs; the machine's load average is printed, since
 other processes sharing the cores change the figures.
@@ -27,6 +30,7 @@ other processes sharing the cores change the figures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -34,8 +38,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-PER_FILE = ("prepare", "addDQ", "ADUToElectrons", "addVAR", "nonlinearityCorrect")
 
 
 def _reduce(files, workdir, **attributes):
@@ -63,89 +65,120 @@ def _remove(workdir):
     shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _disk_mb(directory):
+    """Megabytes of the files under `directory`."""
+    total = 0
+    for root, _, names in os.walk(directory):
+        for name in names:
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(os.path.join(root, name))
+    return total / 1e6
+
+
 def bench_rerun(files, base, repeat, policy):
-    firsts, seconds, redone = [], [], set()
+    """(first, second, MB of checkpoints, steps redone) medians for one checkpoint policy."""
+    firsts, seconds, disks, redone = [], [], [], set()
     for i in range(repeat):
         workdir = os.path.join(base, f"rerun-{policy}-{i}")
         first, _ = _reduce(files, workdir, jobs=1, checkpoint_min_seconds=policy)
+        disks.append(_disk_mb(os.path.join(workdir, ".reducecache", "objects")))
         second, r = _reduce(files, workdir, jobs=1, checkpoint_min_seconds=policy)
         assert all(s.status in ("reused", "rerun", "always") for s in r.step_reports)
         redone.update(s.primitive for s in r.step_reports if s.status == "rerun")
         firsts.append(first)
         seconds.append(second)
         _remove(workdir)
-    return statistics.median(firsts), statistics.median(seconds), sorted(redone)
+    return (statistics.median(firsts), statistics.median(seconds), statistics.median(disks),
+            sorted(redone))
 
 
 def bench_no_cache(files, base, repeat):
+    """A run that records nothing (the step cache's recording switched off): the baseline."""
+    from recipe_system import cache
+
+    record = cache.StepCache._record
+    cache.StepCache._record = lambda *args, **kwargs: None
     times = []
-    for i in range(repeat):
-        workdir = os.path.join(base, f"nocache-{i}")
-        elapsed, _ = _reduce(files, workdir, jobs=1, checkpoint_min_seconds=1e9)
-        times.append(elapsed)
-        _remove(workdir)
+    try:
+        for i in range(repeat):
+            workdir = os.path.join(base, f"nocache-{i}")
+            elapsed, _ = _reduce(files, workdir, jobs=1)
+            times.append(elapsed)
+            _remove(workdir)
+    finally:
+        cache.StepCache._record = record
     return statistics.median(times)
 
 
-def bench_parallel(files, base, repeat, jobs):
-    from primitives.f2 import F2
-
-    declared = {name: getattr(F2, name)._primitive.per_file for name in PER_FILE}
-    for name in PER_FILE:
-        getattr(F2, name)._primitive.per_file = True
-    results = {}
-    try:
-        _reduce(files, os.path.join(base, "warm"), jobs=jobs, reprocess="always")  # start pool
-        _remove(os.path.join(base, "warm"))
-        for n in (1, jobs):
-            steps, totals = [], []
-            for _ in range(repeat):
-                total, r = _reduce(files, os.path.join(base, f"jobs{n}"), jobs=n,
-                                   reprocess="always")
-                # the step and the saving of its outputs (done by the workers with --jobs N)
-                steps.append(sum(s.seconds + s.saving_seconds for s in r.step_reports
-                                 if s.primitive in PER_FILE))
-                totals.append(total)
-            results[n] = (statistics.median(steps), statistics.median(totals))
-            _remove(os.path.join(base, f"jobs{n}"))
-    finally:
-        for name, value in declared.items():
-            getattr(F2, name)._primitive.per_file = value
-    return declared, results
-
-
-DETECT_RECIPE = """
-def detect(p):
+HEAD_RECIPE = """
+def head(p):
     p.prepare()
     p.addDQ()
+    p.ADUToElectrons()
     p.addVAR(read_noise=True, poisson_noise=True)
+    p.nonlinearityCorrect()
+    p.darkCorrect(dark={dark!r})
+    p.flatCorrect(flat={flat!r})
     p.detectSources()
 """
 
 
-def bench_detect(files, base, repeat, jobs):
+def _calibration(path, target, kind):
+    """A dark (one frame as it is) or a flat (one frame normalised) for the head recipe."""
+    import numpy as np
+
+    import astrodata
+    from primitives.f2 import F2
+
+    p = F2([astrodata.open(path)])
+    p.prepare()
+    p.addDQ()
+    p.ADUToElectrons()
+    p.addVAR(read_noise=True, poisson_noise=True)
+    ad = p.streams["main"][0]
+    if kind == "flat":
+        for ext in ad:
+            ext.divide(np.float32(np.nanmedian(ext.data)))
+    ad.write(target, overwrite=True)
+    return target
+
+
+def bench_head(files, dark, flat, base, repeat, jobs, min_pixels=None):
+    """Per-file head of the F2 science recipe: {jobs: ({primitive: s}, total s)}, medians."""
     recipe = os.path.join(base, "bench_recipes.py")
     with open(recipe, "w") as handle:
-        handle.write(DETECT_RECIPE)
+        handle.write(HEAD_RECIPE.format(dark=dark, flat=flat))
     results = {}
+    # the pool is started beforehand, and each primitive has run once (the executor
+    # keeps a step in this process when it took less a file than the hand-over)
+    _reduce(files, os.path.join(base, "warm-head"), jobs=jobs, reprocess="always",
+            recipename=recipe[:-3] + ".head", min_pixels=min_pixels)
+    _remove(os.path.join(base, "warm-head"))
     for n in (1, jobs):
         steps, totals = [], []
         for _ in range(repeat):
-            total, r = _reduce(files, os.path.join(base, f"detect{n}"), jobs=n,
-                               reprocess="always", recipename=recipe[:-3] + ".detect")
-            steps.append(sum(s.seconds + s.saving_seconds for s in r.step_reports
-                             if s.primitive == "detectSources"))
+            total, r = _reduce(files, os.path.join(base, f"head{n}"), jobs=n,
+                               reprocess="always", recipename=recipe[:-3] + ".head",
+                               min_pixels=min_pixels)
+            # the step and the saving of its checkpoints (done by the workers with --jobs N)
+            steps.append({s.primitive: s.seconds + s.saving_seconds for s in r.step_reports})
             totals.append(total)
-        results[n] = (statistics.median(steps), statistics.median(totals))
-        _remove(os.path.join(base, f"detect{n}"))
+            _remove(os.path.join(base, f"head{n}"))
+        results[n] = ({name: statistics.median(s[name] for s in steps) for name in steps[0]},
+                      statistics.median(totals))
     return results
 
 
-def _speedups(label, results, jobs):
-    (one_steps, one_total), (n_steps, n_total) = results[1], results[jobs]
-    print(f"   --jobs 1: {label} {one_steps:6.2f} s, whole run {one_total:6.2f} s")
-    print(f"   --jobs {jobs}: {label} {n_steps:6.2f} s, whole run {n_total:6.2f} s")
-    print(f"   speed-up: {label} x{one_steps / n_steps:.2f}, whole run x{one_total / n_total:.2f}")
+def _print_head(results, jobs):
+    one, many = results[1][0], results[jobs][0]
+    print(f"   {'primitive':<20} {'--jobs 1':>9} {f'--jobs {jobs}':>9} {'speed-up':>9}")
+    for name in one:
+        print(f"   {name:<20} {one[name]:8.2f}s {many[name]:8.2f}s {one[name] / many[name]:8.2f}x")
+    per_file = [n for n in one if n != "detectSources"]
+    a, b = sum(one[n] for n in per_file), sum(many[n] for n in per_file)
+    print(f"   {'prepare..flatCorrect':<20} {a:8.2f}s {b:8.2f}s {a / b:8.2f}x")
+    a, b = results[1][1], results[jobs][1]
+    print(f"   {'whole run':<20} {a:8.2f}s {b:8.2f}s {a / b:8.2f}x")
 
 
 def main(argv=None) -> int:
@@ -154,8 +187,11 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--small", action="store_true", help="256x256 frames")
-    parser.add_argument("--science", type=int, default=6,
-                        help="science frames for detectSources (0: skip)")
+    parser.add_argument("--all-to-workers", action="store_true",
+                        help="also run part 2 with every per-file step sent to the workers "
+                             "(min_pixels=0), against the executor's own rules")
+    parser.add_argument("--science", type=int, default=10,
+                        help="science frames for the per-file head (0: skip)")
     args = parser.parse_args(argv)
 
     from gempy.sim import load_truth, make_dataset
@@ -176,29 +212,35 @@ def main(argv=None) -> int:
         _remove(os.path.join(base, "warm-up"))
         print("\n1. Second run of an unchanged reduction (makeProcessedDark, --jobs 1)")
         no_cache = bench_no_cache(darks, base, args.repeat)
-        print(f"   without saving checkpoints:             {no_cache:7.2f} s")
-        for policy, label in (("auto", "'auto' (the default)"), (0.0, "every step saved (0)")):
-            first, second, redone = bench_rerun(darks, base, args.repeat, policy)
+        print(f"   nothing recorded (baseline):  first {no_cache:7.2f} s")
+        for policy, label in (("auto", "'auto' (default, rolling)"),
+                              (0.0, "0 (every step kept)")):
+            first, second, disk, redone = bench_rerun(darks, base, args.repeat, policy)
             print(f"   {label:<28} first {first:7.2f} s   second {second:6.2f} s   "
-                  f"= {100 * second / first:5.1f} % of the first (target < 10 %)")
+                  f"= {100 * second / first:5.1f} % of the first (target < 10 %); "
+                  f"checkpoints {disk:7.1f} MB")
             if redone:
-                print(f"   {'':<28} (second run redid the unsaved {', '.join(redone)} to "
-                      f"check the calibrations of the next step)")
+                print(f"   {'':<28} (second run redid {', '.join(redone)})")
 
-        print(f"\n2a. Per-file steps of the dark recipe ({', '.join(PER_FILE)}): --jobs 1 "
-              f"against --jobs {args.jobs} (reprocess=always, pool already started)")
-        declared, results = bench_parallel(darks, base, args.repeat, args.jobs)
-        if not all(declared.values()):
-            print("   (per_file=True set by this benchmark on: "
-                  + ", ".join(n for n, v in declared.items() if not v) + ")")
-        _speedups("per-file steps", results, args.jobs)
         if args.science:
-            science = sorted(str(raw / n) for n in
-                             load_truth(raw)["roles"]["science"])[:args.science]
-            print(f"\n2b. detectSources (per_file) on {len(science)} science frames: --jobs 1 "
-                  f"against --jobs {args.jobs}")
-            _speedups("detectSources", bench_detect(science, base, args.repeat, args.jobs),
-                      args.jobs)
+            science = sorted(str(raw / n) for n in load_truth(raw)["roles"]["science"])
+            science = (science * 2)[:args.science]      # 9 simulated: the first ones again
+            roles = load_truth(raw)["roles"]
+            dark = _calibration(str(raw / sorted(roles["dark"])[-1]),
+                                os.path.join(base, "dark.fits"), "dark")
+            flat = _calibration(str(raw / sorted(roles["flat_lamp_on"])[0]),
+                                os.path.join(base, "flat.fits"), "flat")
+            print(f"\n2. Per-file head of the F2 science recipe (prepare .. flatCorrect, then "
+                  f"detectSources) on {len(science)} frames of {size}: --jobs 1 against "
+                  f"--jobs {args.jobs} (reprocess=always, pool started, default executor "
+                  f"rules; step time includes saving its checkpoints)")
+            _print_head(bench_head(science, dark, flat, base, args.repeat, args.jobs),
+                        args.jobs)
+            if args.all_to_workers:
+                print(f"\n   the same, every per-file step sent to the workers with --jobs "
+                      f"{args.jobs} (min_pixels=0)")
+                _print_head(bench_head(science, dark, flat, base, args.repeat, args.jobs,
+                                       min_pixels=0), args.jobs)
         print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
         os.chdir(Path(base).parent)
     return 0

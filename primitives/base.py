@@ -15,7 +15,8 @@ What the wrapper does on every call of a primitive (see :meth:`_call_primitive`)
    deep-copied when ``instream != outstream``.
 2. Resolves the parameters: defaults < recipe keywords < user ``-p`` values
    (a user value replacing a recipe value is logged); in nested calls the
-   caller's keywords win over user values.
+   caller's keywords win over user values, except those addressed to the
+   nested primitive by name (``stackSkyFrames:nlow``), which win (logged).
 3. Logs ``PRIMITIVE: name`` and a dash underline at STATUS level and indents
    everything logged inside by one level.
 4. ``skip_primitive=True`` passes the inputs through; otherwise calls the
@@ -57,7 +58,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import ctypes
+import ctypes.util
 import datetime
+import gc
 import hashlib
 import json
 import logging
@@ -77,6 +81,7 @@ import numpy as np
 
 import astrodata
 from astrodata import provenance
+from astrodata.fits import drop_clean_pages
 from astrodata.timestamps import TIMESTAMP_KEYWORDS, mark_history
 from gempy.utils import logutils
 from primitives.errors import ParameterError, PrimitiveError
@@ -102,6 +107,8 @@ __all__ = [
     "file_digest",
     "independent_copy",
     "normalize_ucals",
+    "refer_to_file",
+    "release_freed_memory",
     "replay_log",
     "write_scratch",
     "written_exactly",
@@ -113,6 +120,8 @@ _MD5_CHUNK = 1 << 22
 TRANSFER_DIR = os.path.join(".reducecache", "transfer")
 #: PHU keyword holding the cache key of the content a file was written from.
 KEY_KEYWORD = "REDKEY"
+#: Its comment: short enough for the 40-character key and the comment to fit in one card.
+KEY_COMMENT = "astroreduce cache key"
 
 
 def normalize_ucals(ucals: Any) -> dict[str, str]:
@@ -166,6 +175,66 @@ def independent_copy(ad: Any) -> Any:
         if nd.has_variance():
             nd.variance = np.array(nd.variance)
     return duplicate
+
+
+def _load_libc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None     # not glibc: the allocator keeps what it keeps
+
+
+_MALLOC_TRIM = _load_libc_trim()
+
+
+def release_freed_memory() -> None:
+    """Free unreachable objects now and give the freed heap back to the system.
+
+    AstroData objects hold reference cycles (extensions and their parent), so
+    the pixel arrays of a finished step may wait for the cyclic collector;
+    and glibc keeps freed memory of small and medium blocks in its heap
+    unless asked to trim it; and pages of memory-mapped files read by a step
+    stay resident while their object lives. Between steps (and after each
+    worker task) the memory a reduction holds is thus only what its live
+    objects need.
+    """
+    gc.collect()
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+    drop_clean_pages()
+
+
+def refer_to_file(ad: Any, path: str | os.PathLike) -> bool:
+    """Make `ad`'s pixel arrays the memory-mapped arrays of `path`, a file just written from it.
+
+    The private copies are released; pages of the file are read (and count as
+    resident) only while used, and the kernel may drop clean ones. The map is
+    copy-on-write: changing the pixels later never changes the file. The file
+    is mapped now, so deleting it afterwards (a superseded checkpoint) does
+    not take the pixels away. Returns False (and leaves `ad` as it was) if
+    the file does not hold the same planes.
+    """
+    on_disk = astrodata.open(os.fspath(path))
+    if len(on_disk) != len(ad):
+        return False
+    pairs = [(ext.nddata, disk.nddata) for ext, disk in zip(ad, on_disk, strict=True)]
+    if any(nd.shape != disk.shape for nd, disk in pairs):
+        return False
+    before = [(nd._data, nd._lazy_variance, nd._uncertainty, nd._mask) for nd, _ in pairs]
+    try:
+        for nd, disk in pairs:
+            nd.adopt_file_arrays(disk)
+    except ValueError:
+        for (nd, _), (data, lazy_variance, uncertainty, mask) in zip(pairs, before, strict=True):
+            nd._data, nd._lazy_variance, nd._uncertainty, nd._mask = \
+                data, lazy_variance, uncertainty, mask
+        return False
+    for nd, _ in pairs:
+        file = getattr(nd._data, "file", None)
+        if file is not None:
+            file.buffer()
+    return True
 
 
 def _utc_now() -> str:
@@ -358,6 +427,18 @@ def _pixels_unread(ad: Any) -> bool:
         return all(not ext.nddata.is_loaded() for ext in ad)
     except AttributeError:
         return False
+
+
+#: Pixels in the outputs of a step beyond which the memory it freed is released at once.
+RELEASE_MIN_PIXELS = 1 << 22
+
+
+def _holds_large_images(outputs: list) -> bool:
+    total = 0
+    for ad in outputs:
+        with contextlib.suppress(AttributeError, TypeError):
+            total += _pixel_count(ad)
+    return total >= RELEASE_MIN_PIXELS
 
 
 def _pixel_count(ad: Any) -> int:
@@ -603,13 +684,27 @@ class PrimitivesBASE:
             return results
         return self._parallel_map(func, adinputs, label)
 
+    def _release_idle_workers(self, adinputs: list) -> None:
+        """Stop idle pool workers before a step that holds large frames (see executors)."""
+        release = getattr(self.executor, "release_idle_workers", None)
+        if release is not None and _holds_large_images(adinputs):
+            release()
+
     def _parallel_worthwhile(self, adinputs: list, label: str) -> bool:
         """Whether the executor takes these inputs (their size, the time seen per file)."""
         executor = self.executor
-        return (executor is not None and len(adinputs) > 1
-                and executor.worthwhile(len(adinputs),
-                                        max(_pixel_count(ad) for ad in adinputs),
-                                        _SECONDS_PER_FILE.get(label)))
+        if executor is None or len(adinputs) < 2:
+            return False
+        pixels = max(_pixel_count(ad) for ad in adinputs)
+        seconds = _SECONDS_PER_FILE.get(label)
+        context = self._step_context
+        if context is not None and getattr(context, "saves_results", False):
+            # the step cache saves inputs and results anyway: a worker reads the
+            # input's checkpoint and writes its result where the checkpoint goes,
+            # so the hand-over is mostly work the step does in any case and even
+            # cheap per-file steps gain (only the image size counts then)
+            seconds = None
+        return executor.worthwhile(len(adinputs), pixels, seconds)
 
     @classmethod
     def primitive_names(cls) -> list[str]:
@@ -662,7 +757,16 @@ class PrimitivesBASE:
                 else:
                     values[par] = value
         else:
-            values.update(recipe_values)
+            # a user value addressed to this primitive by name (-p stackSkyFrames:nlow=0)
+            # wins over the value the calling primitive passes (skyCorrect passes them all)
+            named = {par for prim, par in map(split_user_key, self.user_params) if prim == name}
+            for par, value in recipe_values.items():
+                if par in named and par in user:
+                    if user[par] != value:
+                        notes.append(f"User value {name}:{par}={user[par]!r} replaces the "
+                                     f"value {par}={value!r} passed by the calling primitive")
+                else:
+                    values[par] = value
         return values, notes
 
     # -- the primitive wrapper ------------------------------------------
@@ -724,14 +828,16 @@ class PrimitivesBASE:
             else:
                 inputs_on_disk = self._snapshot_inputs(adinputs) if top_level else []
                 start = _utc_now()
-                if top_level and declaration.per_file and \
-                        self._parallel_worthwhile(adinputs, name):
+                per_file = top_level and declaration.runs_per_file(params)
+                if per_file and self._parallel_worthwhile(adinputs, name):
                     outputs = self._parallel_map(_PerFileCall(self, name, params), adinputs,
                                                  name)
                 else:
+                    if top_level and not per_file:
+                        self._release_idle_workers(adinputs)
                     began = time.perf_counter()
                     outputs = declaration.function(self, adinputs, **params)
-                    if top_level and declaration.per_file and len(adinputs) > 1:
+                    if per_file and len(adinputs) > 1:
                         _SECONDS_PER_FILE[name] = (time.perf_counter() - began) / len(adinputs)
                 stop = _utc_now()
                 if outputs is None:
@@ -754,6 +860,11 @@ class PrimitivesBASE:
         self.log.status(".")
         if not explicit:
             self._streams[outstream] = outputs
+        if top_level and _holds_large_images(outputs):
+            # the replaced stream and the step's temporaries go now, not at the next
+            # collection (which costs tens of ms: only worth it for large images)
+            del adinputs
+            release_freed_memory()
         return outputs
 
     # -- work in worker processes -------------------------------------------
@@ -1068,6 +1179,14 @@ def replay_log(records: list[dict], depth: int = 0) -> None:
 
 def _run_parallel_task(task: _ParallelTask) -> _TaskResult:
     """Worker side of ``parallel_map``: open the input, run, write an AstroData result."""
+    try:
+        return _run_task_in_worker(task)
+    finally:
+        # a pool worker lives on: what the task needed must not stay resident
+        release_freed_memory()
+
+
+def _run_task_in_worker(task: _ParallelTask) -> _TaskResult:
     root = logging.getLogger()
     capture = LogCapture()
     old_level = root.level

@@ -65,12 +65,15 @@ declares them again)::
   state on ``self`` and reads no other stream. For a top-level call with
   several inputs, the wrapper may then run it on each input in a separate
   worker process (``reduce --jobs N``; ``PrimitivesBASE.parallel_map``); the
-  pixels are identical to a serial run.
+  pixels are identical to a serial run. A primitive that is per-file only for
+  some parameter values gives a function of the resolved parameters instead
+  (``per_file=lambda params: not params["latency"]``).
 * ``cacheable=False``: the primitive acts outside its outputs (writes files,
   adds to a database, pins calibrations, reads lists from disk). The step
   cache (``recipe_system.cache``) never reuses a recorded result for it; it
   always runs. Default True: a top-level call whose inputs, parameters,
-  calibrations and code are unchanged reuses the recorded outputs.
+  calibrations and code are unchanged reuses the recorded outputs. As for
+  ``per_file``, a function of the resolved parameters may be given.
 """
 
 from __future__ import annotations
@@ -350,17 +353,32 @@ class PrimitiveDeclaration:
     __slots__ = ("name", "params", "inherit", "exclude", "function", "per_file", "cacheable")
 
     def __init__(self, name: str, params: dict[str, Param], inherit: tuple[str, ...],
-                 exclude: tuple[str, ...], function: Callable, per_file: bool = False,
-                 cacheable: bool = True) -> None:
+                 exclude: tuple[str, ...], function: Callable,
+                 per_file: bool | Callable[[dict[str, Any]], bool] = False,
+                 cacheable: bool | Callable[[dict[str, Any]], bool] = True) -> None:
         self.name = name
         self.params = params
         self.inherit = inherit
         self.exclude = exclude
         self.function = function
-        #: Each output depends on its own input only (may run in worker processes).
-        self.per_file = bool(per_file)
-        #: A recorded result may be reused by the step cache (False: side effects).
-        self.cacheable = bool(cacheable)
+        #: Each output depends on its own input only (may run in worker processes):
+        #: a bool, or a function of the resolved parameters
+        self.per_file = per_file if callable(per_file) else bool(per_file)
+        #: A recorded result may be reused by the step cache (False: side effects):
+        #: a bool, or a function of the resolved parameters
+        self.cacheable = cacheable if callable(cacheable) else bool(cacheable)
+
+    def runs_per_file(self, params: dict[str, Any]) -> bool:
+        """Whether a call with the resolved `params` treats every input on its own."""
+        if callable(self.per_file):
+            return bool(self.per_file(params))
+        return self.per_file
+
+    def reusable(self, params: dict[str, Any]) -> bool:
+        """Whether the step cache may reuse a recorded call with the resolved `params`."""
+        if callable(self.cacheable):
+            return bool(self.cacheable(params))
+        return self.cacheable
 
     @property
     def doc(self) -> str:
@@ -379,8 +397,10 @@ def _as_names(value: str | Iterable[str] | None) -> tuple[str, ...]:
 
 def primitive(func: Callable | None = None, *, inherit: str | Iterable[str] | None = None,
               params_from: str | Iterable[str] | None = None,
-              exclude: str | Iterable[str] | None = None, per_file: bool = False,
-              cacheable: bool = True, **params: Param) -> Callable:
+              exclude: str | Iterable[str] | None = None,
+              per_file: bool | Callable[[dict[str, Any]], bool] = False,
+              cacheable: bool | Callable[[dict[str, Any]], bool] = True,
+              **params: Param) -> Callable:
     """Declare a method as a primitive with its parameters.
 
     Use as ``@primitive`` (no parameters) or ``@primitive(name=Param(...), ...)``.
@@ -395,13 +415,15 @@ def primitive(func: Callable | None = None, *, inherit: str | Iterable[str] | No
         Primitive(s) whose resolved parameters are copied first (synonyms).
     exclude : str or sequence of str, optional
         Inherited parameters to drop.
-    per_file : bool
+    per_file : bool or callable
         Each output is made from its own input only, so the wrapper may run
         the primitive on each input in a worker process (see "Execution
-        flags" in the module docstring).
-    cacheable : bool
+        flags" in the module docstring). A function of the resolved
+        parameters when that holds only for some values.
+    cacheable : bool or callable
         False for primitives with effects beyond their outputs: the step
-        cache always runs them.
+        cache always runs them. A function of the resolved parameters when
+        only some values have such effects (``subtractSky(save_sky=True)``).
     **params : Param
         The primitive's own parameters.
     """

@@ -19,7 +19,10 @@ What the step depended on *while running* is recorded and checked again
 before a record is reused: the calibrations the provider returned (asked
 again for the same frames: same file, same checksum), the files named by
 noted calibrations (same checksum) and the user values of the primitives it
-called (nested calls).
+called (nested calls). A processed calibration stored again from unchanged
+inputs (every re-run's ``storeProcessed*``) differs only by the time stamps
+in its primary header: the same ``REDKEY`` and the same bytes after the
+primary header count as the same calibration.
 
 The journal lives in ``./.reducecache/``::
 
@@ -27,9 +30,18 @@ The journal lives in ``./.reducecache/``::
     objects/ab/abcd....fits  checkpoints: the objects a step produced
     products/....json        the key and checksum of each final product written
 
-Which outputs are saved as checkpoints is a policy (``checkpoint_min_seconds``,
-``[reduce] checkpoint_min_seconds`` in the configuration): by default those of
-steps that took longer than saving them takes; ``0`` saves every step.
+Checkpoints roll: when a step ends, its new objects are saved, so the latest
+state of every stream is always on disk. Which of them are *kept* after a
+later step supersedes them is a policy (``checkpoint_min_seconds``, ``[reduce]
+checkpoint_min_seconds`` in the configuration): by default (``'auto'``) those
+of steps that took longer than saving them takes (counting the rolling steps
+before them), with a number those of steps that took at least that many
+seconds (``0`` keeps every step). A superseded checkpoint that is not kept is
+deleted once the next step's record is on disk (its own record stays). Kept
+too, whatever the policy: the objects a step asked the calibration provider
+about (checking that step's record later asks again, from their headers) and
+the inputs of a step that always runs (``cacheable=False``: ``flushPixels``,
+``store*``...), which every re-run needs.
 
 A step is *reused* when ``reprocess`` is ``auto`` or ``never``, its record
 exists and is still valid: nothing is loaded then. Reused results are
@@ -38,10 +50,22 @@ against the journal) only when something needs the objects: a step that
 must run, a primitive with side effects (``cacheable=False``), the recipe
 reading ``p.streams``, or the final products. A checkpoint that is missing or
 whose checksum differs is never trusted: the latest state that can be loaded
-is used and the steps after it run again. So ``kill -9`` in the middle of a
-``reduce`` costs the step that was running (and the unsaved cheap steps
-before it): files are written atomically (temporary file + rename) and a
-step's record is written after its checkpoints.
+is used and the steps after it run again. So:
+
+* ``kill -9`` in the middle of a ``reduce`` costs only the step that was
+  running: the state before it is the latest one, always saved. Files are
+  written atomically (temporary file + rename, no ``fsync``); a step's record
+  is written (and ``fsync``-ed) after its checkpoints, and superseded
+  checkpoints are deleted only after that.
+* An unchanged re-run loads nothing (every record is valid, the products are
+  up to date), whatever was deleted.
+* Changing a parameter of step *k* (or anything its key depends on) reloads
+  the state before *k* if it is still on disk (the last state of a
+  reduction, a kept step, or a frame the provider was asked about), else the
+  nearest kept state before it (or the raw files), and runs again the
+  rolling steps between that state and *k* (status ``rerun``), then *k* and
+  what follows. With ``checkpoint_min_seconds = 0`` nothing before *k* is
+  run again.
 
 The cache only grows when something changes (a checkpoint is stored under
 its content key, so an unchanged step run again replaces its own files);
@@ -61,6 +85,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import hashlib
 import json
 import logging
@@ -71,6 +96,7 @@ import tempfile
 import threading
 import time
 import weakref
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,11 +106,12 @@ import numpy as np
 import astrodata
 from gempy.utils import logutils
 from primitives.base import (
+    KEY_COMMENT,
     KEY_KEYWORD,
     FileRef,
     PrimitiveCall,
     file_digest,
-    independent_copy,
+    refer_to_file,
     write_scratch,
     written_exactly,
 )
@@ -187,14 +214,22 @@ class _Uncacheable(Exception):
     """A step whose key cannot be computed (an input of unknown content)."""
 
 
-def _write_json(path: str, data: Any) -> None:
-    """Write JSON atomically (temporary file in the same directory + rename)."""
+def _write_json(path: str, data: Any, fsync: bool = False) -> None:
+    """Write JSON atomically (temporary file in the same directory + rename).
+
+    With `fsync`, the file is forced to disk before the rename (a step
+    record: after a power cut, a record on disk names checkpoints whose
+    checksums are checked before use, so those need no ``fsync`` of their own).
+    """
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             json.dump(data, stream, indent=1, sort_keys=True, default=str)
+            if fsync:
+                stream.flush()
+                os.fsync(stream.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -315,6 +350,18 @@ class _StepContext:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         return path, None
 
+    @property
+    def saves_results(self) -> bool:
+        """Whether the step's results are saved as checkpoints (a recorded step).
+
+        Its inputs are then checkpoints already (no file to write for a
+        worker) and a worker writes its result where the checkpoint goes
+        (nothing written here after the step): the hand-over costs little
+        more than reading the input, and per-file work gains from workers
+        however cheap it is (measured: benchmarks/bench_rerun.py).
+        """
+        return self.key is not None
+
     def register_result(self, ad: Any, path: str, checksum: str) -> None:
         """`ad` was opened from `path` (checksum `checksum`), written by a worker."""
         self.files[id(ad)] = (weakref.ref(ad), os.path.abspath(path), checksum)
@@ -351,11 +398,12 @@ class _DeferredOutputs(Sequence):
 
 
 class _Writer:
-    """Runs the checkpoint writing of the steps in one background thread, in order.
+    """Runs the recording jobs of the steps (step records, deletions) in one thread, in order.
 
-    At most one step waits while another is written, which bounds the memory
-    held by the copies being saved; ``submit`` blocks beyond that. A failure
-    to write is logged (the step is then simply not recorded).
+    The checkpoints themselves are written when their step ends (no copy is
+    kept for this thread). At most one job waits while another runs;
+    ``submit`` blocks beyond that. A failure is logged (the step is then
+    simply not recorded).
     """
 
     def __init__(self, background: bool = True) -> None:
@@ -412,20 +460,22 @@ class StepCache:
     reprocess : {'auto', 'always', 'never'}
         See the module docstring.
     checkpoint_min_seconds : float or 'auto'
-        Which step outputs are saved. ``'auto'`` (default): those of a step
-        that took longer than saving them would (estimated from the write
-        speed seen so far), so that cheap steps cost nothing extra on a first
-        run (and no disk space) and are redone, in seconds, when a later run
-        needs their result; expensive steps are never redone. A number: the
-        outputs of steps that took at least this many seconds; 0 saves every
-        step, so that no completed step is ever redone (at the price of
-        writing every intermediate frame: about the size of the inputs per
-        step). Outputs made by worker processes are always kept, being files
-        already. Every step is recorded whatever the policy.
+        Which saved step outputs are *kept* once a later step supersedes
+        them (the latest state is always saved: see the module docstring).
+        ``'auto'`` (default): those of a step that took longer than saving
+        them would (estimated from the write speed seen so far, counting the
+        rolling steps since the last kept state), so that cheap steps cost
+        no disk space and are redone, in seconds, only when a changed later
+        step needs their result; expensive steps are never redone. A number:
+        the outputs of steps that took at least this many seconds; 0 keeps
+        every step (no completed step is ever redone, at the price of about
+        the size of the inputs on disk per step). Every step is recorded
+        whatever the policy.
     background : bool
-        Write checkpoints in a background thread (a copy of each new object
-        is taken at the end of its step), overlapping the next steps;
-        :meth:`close` waits for them. Off by default: the FITS writing is
+        Write the step records in a background thread, overlapping the next
+        steps; :meth:`close` waits for them (the checkpoints are written when
+        their step ends either way: a copy for a background writer would
+        double the memory of the frames). Off by default: the FITS writing is
         mostly Python work, which competes with the primitives for the
         interpreter.
 
@@ -459,8 +509,13 @@ class StepCache:
         self._records: list[dict[str, Any]] = []
         self._materializing = False
         self._writer = _Writer(background)
-        #: time to recompute the current state from the last saved one ('auto' policy)
+        self._deleter = _Writer(background=True)
+        #: time to recompute the current state from the last kept one ('auto' policy)
         self._unsaved_seconds = 0.0
+        #: rolling checkpoints written by this reduction, deleted once superseded: key -> file
+        self._rolling: dict[str, str] = {}
+        #: keys whose rolling checkpoint was deleted (saved again if they come back)
+        self._deleted: set[str] = set()
 
     def remove_stale_temporaries(self, older_than: float = 600.0) -> int:
         """Delete temporary files of writes interrupted long ago (a killed run); return how many.
@@ -642,7 +697,10 @@ class StepCache:
     @staticmethod
     def _cacheable(call: PrimitiveCall) -> bool:
         name = call.name
-        return (bool(getattr(call.declaration, "cacheable", True)) and name not in ALWAYS_RUN
+        declaration = call.declaration
+        reusable = declaration.reusable(call.params) if hasattr(declaration, "reusable") \
+            else bool(getattr(declaration, "cacheable", True))
+        return (reusable and name not in ALWAYS_RUN
                 and not name.startswith("store") and not call.skip and not call.write_outputs)
 
     # -- running a step ---------------------------------------------------------------
@@ -661,7 +719,8 @@ class StepCache:
                 self.reports.append(report)
                 self._pending.append(_Pending(call, key, record, report))
                 self._records.append(record)
-                saved = all(o.get("file") for o in record["after"]["objects"])
+                saved = all(o.get("file") and os.path.isfile(self._absolute(o["file"]))
+                            for o in record["after"]["objects"])
                 self._unsaved_seconds = 0.0 if saved else \
                     self._unsaved_seconds + float(record.get("seconds") or 0.0)
                 p._log_title(call.name)
@@ -689,7 +748,9 @@ class StepCache:
             # what a side-effect step writes (a calibration copy, a list) says what it holds
             for ad, obj_key in zip(before.objects, before.keys, strict=True):
                 if obj_key is not None:
-                    ad.phu[KEY_KEYWORD] = (obj_key, "astroreduce cache key of this content")
+                    ad.phu[KEY_KEYWORD] = (obj_key, KEY_COMMENT)
+                    # a step that always runs needs this state on every re-run: kept
+                    self._rolling.pop(obj_key, None)
         context = _StepContext(self, key)
         p._step_context = context
         p._nested_names = set()
@@ -709,8 +770,12 @@ class StepCache:
             "calibrations": [[u["frame"], u["caltype"], u["path"], u["md5"]] for u in uses]})
         after = self._assign_keys(p, call, result_key, before, outputs)
         if result_key is not None and cacheable and after.complete:
+            # frames the provider was asked about: a reused record is checked by
+            # asking again, which needs their headers (see _still_valid)
+            asked = {before.keys[u["frame"]] for u in uses
+                     if u.get("via_provider") and u.get("frame") is not None}
             start = time.perf_counter()
-            self._record(p, call, key, after, context, seconds, uses, nested)
+            self._record(p, call, key, after, context, seconds, uses, nested, asked)
             report.saving_seconds = time.perf_counter() - start
         return outputs
 
@@ -755,16 +820,36 @@ class StepCache:
     # -- recording --------------------------------------------------------------------
     def _record(self, p: Any, call: PrimitiveCall, key: str, after: _State,
                 context: _StepContext, seconds: float, uses: list[dict[str, Any]],
-                nested: dict[str, Any]) -> None:
-        """Save the new objects of a step and write its record (in the background writer)."""
-        save = self._worth_saving(after, seconds)
+                nested: dict[str, Any], asked: set[str | None] = frozenset()) -> None:
+        """Save the new objects of a step, write its record, drop superseded rolling checkpoints.
+
+        Every new object is saved (the latest state of every stream is on
+        disk when a step ends, so a crash never loses a completed step). Those
+        of a step the policy does not keep (:meth:`_worth_keeping`) are
+        *rolling*: deleted once they are superseded, i.e. once a later step's
+        record is on disk and they are no longer in any stream. Their records
+        stay, so an unchanged re-run still walks the chain of keys. Objects a
+        step asked the calibration provider about are kept (checking a record
+        asks again, from their headers).
+        """
+        keep = self._worth_keeping(after, seconds)
+        for obj_key in asked:
+            self._rolling.pop(obj_key, None)
+        current = set(after.keys)
+        superseded = [path for obj_key, path in self._rolling.items() if obj_key not in current]
+        for obj_key in [k for k in self._rolling if k not in current]:
+            del self._rolling[obj_key]
+            self._deleted.add(obj_key)
         infos, jobs = [], []
         for ad, obj_key in zip(after.objects, after.keys, strict=True):
             info = self._info.get(obj_key)
-            if info is None or info.file is None:
-                info, job = self._checkpoint(ad, obj_key, context, save)
+            if info is None or info.file is None or obj_key in self._deleted:
+                self._deleted.discard(obj_key)
+                info, job = self._checkpoint(ad, obj_key, context)
                 if job is not None:
                     jobs.append(job)
+                if info.file is not None and not keep and obj_key not in asked:
+                    self._rolling[obj_key] = self._absolute(info.file)
             infos.append(info)
         record = {
             "format": FORMAT, "key": key, "primitive": call.name,
@@ -773,7 +858,7 @@ class StepCache:
             "params": self._canonical(p, call.params, strict=False),
             "instream": call.instream, "outstream": call.outstream,
             "created": _utc_now(), "seconds": round(seconds, 6),
-            "calibrations": uses, "nested": nested,
+            "calibrations": uses, "nested": nested, "kept": keep,
         }
         self._records.append(record)
 
@@ -784,12 +869,17 @@ class StepCache:
                 job()
             _write_json(self._record_path(key), {
                 **record, "after": {"streams": after.streams,
-                                    "objects": [info.as_dict() for info in infos]}})
+                                    "objects": [info.as_dict() for info in infos]}},
+                fsync=True)
+            if superseded:
+                # freeing the pages of large files takes tens of ms each: not
+                # on the reduction's path (a file left by a crash is only space)
+                self._deleter.submit(functools.partial(_unlink_all, superseded))
 
         self._writer.submit(finish)
 
-    def _checkpoint(self, ad: Any, key: str, context: _StepContext,
-                    save: bool) -> tuple[ObjectInfo, Callable[[], None] | None]:
+    def _checkpoint(self, ad: Any, key: str, context: _StepContext
+                    ) -> tuple[ObjectInfo, Callable[[], None] | None]:
         """The ObjectInfo of `ad` (registered now) and the job writing its checkpoint."""
         path = self._object_path(key)
         entry = context.files.get(id(ad))
@@ -799,41 +889,45 @@ class StepCache:
         info = ObjectInfo(key, None, None, getattr(ad, "path", None),
                           getattr(ad, "orig_filename", None))
         self._info[key] = info
-        ad.phu[KEY_KEYWORD] = (key, "astroreduce cache key of this content")
+        ad.phu[KEY_KEYWORD] = (key, KEY_COMMENT)
         if registered is not None and _pixels_unread(ad):
             # a worker's file: kept as it is, with what was changed here since
             info.file, info.checksum = self._relative(source), registered
             info.tables = _table_rows(ad)
             info.tables["PHU"] = [[KEY_KEYWORD, key]]
             return info, None
-        if not save:
-            return info, None
-        # written later, the object may have been changed in place by then: save a copy
-        snapshot = independent_copy(ad) if self._writer.background else ad
         info.file = self._relative(path)
 
-        def write() -> None:
+        def write() -> bool:
             start = time.perf_counter()
-            write_scratch(snapshot, path)
+            write_scratch(ad, path)
             _WRITE_SPEED.append((os.path.getsize(path), time.perf_counter() - start))
             if written_exactly(path):
                 info.checksum = file_digest(path)
-            else:
-                # FITS holds only an approximation of its WCS: not a faithful checkpoint
-                os.unlink(path)
-                info.file = None
-                log.fullinfo(f"{getattr(ad, 'filename', key)}: not saved in the step cache "
-                             f"(its WCS has no exact FITS form)")
+                return True
+            # FITS holds only an approximation of its WCS: not a faithful checkpoint
+            os.unlink(path)
+            info.file = None
+            log.fullinfo(f"{getattr(ad, 'filename', key)}: not saved in the step cache "
+                         f"(its WCS has no exact FITS form)")
+            return False
 
-        return info, write
+        # Written now, not by the background writer: a later step may change the
+        # object in place, and a copy kept for the writer would double the memory of
+        # the frames. Once on disk, the object refers to the file's copy-on-write
+        # map instead of private arrays (pages resident only while used).
+        if write():
+            refer_to_file(ad, path)
+        return info, None
 
-    def _worth_saving(self, after: _State, seconds: float) -> bool:
-        """Whether the new objects of a step that took `seconds` are saved (the policy).
+    def _worth_keeping(self, after: _State, seconds: float) -> bool:
+        """Whether the new objects of a step that took `seconds` are kept (the policy).
 
         ``'auto'`` compares the cost of saving them with the cost of
-        recomputing them from the last saved state: this step and the unsaved
-        steps before it. A chain of cheap steps is thus saved once redoing it
-        would take longer than saving it.
+        recomputing them from the last kept state: this step and the rolling
+        steps before it. A chain of cheap steps is thus kept once redoing it
+        would take longer than saving it. A number: steps of at least that
+        many seconds are kept.
         """
         if self.checkpoint_min_seconds == "auto":
             new = [ad for ad, key in zip(after.objects, after.keys, strict=True)
@@ -849,8 +943,9 @@ class StepCache:
         self._writer.flush()
 
     def close(self) -> None:
-        """Flush and stop the background writer."""
+        """Flush and stop the background writer (and the deletion of superseded checkpoints)."""
         self._writer.close()
+        self._deleter.close()
 
     def _calibration_record(self, p: Any, call: PrimitiveCall,
                             before: _State) -> list[dict[str, Any]] | None:
@@ -885,6 +980,7 @@ class StepCache:
                 "via_provider": use.via_provider, "primitive": call.name,
                 "path": use.path,
                 "md5": p._md5(use.path) if use.path and os.path.isfile(use.path) else None,
+                "content": _content_key(use.path),
             })
         return uses
 
@@ -900,7 +996,7 @@ class StepCache:
         uses = record.get("calibrations") or []
         for use in uses:
             if not use.get("via_provider") and use.get("path"):
-                if not os.path.isfile(use["path"]) or p._md5(use["path"]) != use.get("md5"):
+                if not _same_calibration(p, use["path"], use):
                     return False
         asked = [u for u in uses if u.get("via_provider")]
         if not asked:
@@ -926,7 +1022,7 @@ class StepCache:
                 path = None if path is None else os.fspath(path)
                 if path != use["path"]:
                     return False
-                if path is not None and p._md5(path) != use.get("md5"):
+                if path is not None and not _same_calibration(p, path, use):
                     return False
         return True
 
@@ -978,7 +1074,15 @@ class StepCache:
         return path
 
     def _open(self, info: ObjectInfo) -> Any:
-        ref = FileRef(self._absolute(info.file), info.ad_path, info.tables, info.checksum)
+        # the name is the recorded one, the directory the cache's: a file of that
+        # name in the working directory (written by the earlier run) is not where
+        # this object comes from, and must not be taken for it ("the input file
+        # itself") by a primitive writing the object there
+        # (an input file is opened as itself: raw inputs are never overwritten)
+        ad_path = info.ad_path
+        if ad_path is not None and not str(info.checksum or "").startswith("md5:"):
+            ad_path = os.path.join(self.directory, "objects", os.path.basename(ad_path))
+        ref = FileRef(self._absolute(info.file), ad_path, info.tables, info.checksum)
         return ref.open()
 
     def _load_state(self, p: Any, after: dict[str, Any]) -> dict[str, list] | None:
@@ -1015,6 +1119,8 @@ class StepCache:
                 if streams is not None:
                     p._streams = streams
                     start = j
+                    if j > 0:
+                        self._adopt_rolling(pending[j - 1].record, pending[j].record)
                     break
             for item in pending[start + 1:]:
                 p.log.stdinfo(f"Running {item.call.name} again: its recorded result is not "
@@ -1023,6 +1129,22 @@ class StepCache:
                 self._execute(p, item.call, None, True, item.report)
         finally:
             self._materializing = False
+
+    def _adopt_rolling(self, previous: dict[str, Any], record: dict[str, Any]) -> None:
+        """Treat the checkpoints a rolling step of an earlier run made as this run's.
+
+        A run resumed from the rolling state an interrupted run left (or from
+        an older variant's) deletes it in turn once superseded, so that the
+        cache does not keep it for ever.
+        """
+        if record.get("kept") is not False:
+            return
+        earlier = {o["key"] for o in previous["after"]["objects"]}
+        for data in record["after"]["objects"]:
+            name, checksum = data.get("file"), str(data.get("checksum") or "")
+            if data["key"] not in earlier and name and not os.path.isabs(name) \
+                    and checksum.startswith("crc32:"):
+                self._rolling[data["key"]] = self._absolute(name)
 
     def _objects_for_keys(self, p: Any, keys: list[str]) -> list:
         self.materialize(p)
@@ -1156,10 +1278,19 @@ def _estimated_write_seconds(ad: Any) -> float:
     nbytes = 0
     for ext in ad:
         nd = ext.nddata
-        shape = int(np.prod(nd.shape, dtype=np.int64))
-        nbytes += shape * np.dtype(nd.dtype).itemsize
-        if nd.is_loaded():
-            nbytes += sum(a.nbytes for a in (nd.variance, nd.mask) if a is not None)
+        size = int(np.prod(nd.shape, dtype=np.int64))
+        nbytes += size * np.dtype(nd.dtype).itemsize
+        # planes still in their file count too (an object refers to its last checkpoint)
+        if nd.has_variance():
+            variance = nd._lazy_variance if nd._lazy_variance is not None else nd.variance
+            nbytes += size * np.dtype(variance.dtype).itemsize
+        if nd.has_mask():
+            nbytes += size * np.dtype(nd._mask.dtype).itemsize
+    return _estimated_write_seconds_of(nbytes)
+
+
+def _estimated_write_seconds_of(nbytes: int) -> float:
+    """How long writing `nbytes` as a checkpoint would take (from the speed seen so far)."""
     recent = _WRITE_SPEED[-20:]
     if recent:
         written = sum(b for b, _ in recent)
@@ -1167,6 +1298,63 @@ def _estimated_write_seconds(ad: Any) -> float:
         per_byte = spent / written if written else _DEFAULT_SECONDS_PER_BYTE
         return per_byte * nbytes
     return _FILE_OVERHEAD_SECONDS + nbytes * _DEFAULT_SECONDS_PER_BYTE
+
+
+def _content_key(path: str | None) -> str | None:
+    """What a stored calibration holds: its PHU ``REDKEY`` and a CRC of everything after the PHU.
+
+    None for a file without ``REDKEY`` or with data in its primary HDU. Two
+    files with the same value differ at most in their primary header (where
+    ``storeProcessed*`` puts the time it stored the file).
+    """
+    if not path or not os.path.isfile(path):
+        return None
+    header = b""
+    try:
+        with open(path, "rb") as handle:
+            while True:
+                block = handle.read(2880)
+                if len(block) < 2880:
+                    return None
+                header += block
+                cards = [block[i:i + 80] for i in range(0, 2880, 80)]
+                if any(card[:8].rstrip() == b"END" for card in cards):
+                    break
+            values = {}
+            for i in range(0, len(header), 80):
+                card = header[i:i + 80].decode("ascii", "replace")
+                if card[8:10] == "= ":
+                    values[card[:8].rstrip()] = card[10:].split("/")[0].strip().strip("'").strip()
+            if values.get("NAXIS", "0") != "0" or not values.get(KEY_KEYWORD):
+                return None
+            crc = 0
+            for chunk in iter(lambda: handle.read(1 << 22), b""):
+                crc = zlib.crc32(chunk, crc)
+    except OSError:
+        return None
+    return f"{values[KEY_KEYWORD]}:{crc:08x}"
+
+
+def _same_calibration(p: Any, path: str, use: dict[str, Any]) -> bool:
+    """Whether `path` still holds the calibration a record used.
+
+    The same MD5, or the same content (:func:`_content_key`): a processed
+    calibration stored again from unchanged inputs (a re-run's
+    ``storeProcessed*``) differs only by the time stamps of the storing in
+    its primary header.
+    """
+    if not os.path.isfile(path):
+        return False
+    if p._md5(path) == use.get("md5"):
+        return True
+    content = use.get("content")
+    return content is not None and _content_key(path) == content
+
+
+def _unlink_all(paths: list[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _stream_objects(state: _State, name: str) -> list:

@@ -13,7 +13,12 @@ pixels_each, seconds_each=None)``, ``close()``):
   ``reduce --jobs N`` gives the primitives declared ``per_file`` such a pool;
   a primitive goes to it for images of at least ``min_pixels`` pixels, unless
   it took less time a file the last time it ran than handing a file over
-  costs (then it runs here: cheap steps would only get slower).
+  costs (then it runs here: cheap steps would only get slower). When the step
+  cache saves the step's inputs and results anyway, the hand-over writes are
+  not extra work (``PrimitivesBASE._parallel_worthwhile``): the input is a
+  checkpoint already and a worker writes its result where the checkpoint
+  goes, so the hand-over then costs little more than reading the file, and
+  only ``min_pixels`` decides.
 * :class:`DaskExecutor` sends work to a Dask distributed scheduler
   (``reduce --cluster tcp://HOST:PORT``, ``Reduce(executor=DaskExecutor(...))``;
   ``pip install astroreduce[dask]``). ``--cluster local:N`` starts a
@@ -238,9 +243,25 @@ class LocalExecutor:
         with _main_module_hidden():
             try:
                 return self._get_pool().submit(fn, *args)
-            except concurrent.futures.process.BrokenProcessPool:
+            except (concurrent.futures.process.BrokenProcessPool, RuntimeError):
+                # a broken pool, or one whose workers were released (shut down)
                 self._discard()
                 return self._get_pool().submit(fn, *args)
+
+    def release_idle_workers(self) -> None:
+        """Stop the workers while no per-file step needs them.
+
+        An idle worker keeps ~200 MB (interpreter, libraries, heap); between
+        per-file steps that is memory the main process needs for the steps
+        that hold every frame (sky subtraction, resampling, stacking). The next
+        ``submit`` starts new workers, forked from the fork server in a
+        fraction of a second.
+        """
+        pool = self._pool
+        if pool is None:
+            return
+        self._discard()
+        pool.shutdown(wait=True)
 
     def _discard(self) -> None:
         with _POOLS_LOCK:

@@ -49,6 +49,11 @@ CALTYPE_SUFFIXES: dict[str, tuple[str, str]] = {
 _NOT_APPLICABLE = "not applicable"
 _DATALAB_PRODUCT = re.compile(r"-(SQ|QL|QA)-[A-Z0-9]+$")
 _DO_CAL = ("procmode", "force", "skip")
+#: Calibration type -> the OBSTYPE (and tag) a product must have to be stored as one.
+_CALTYPE_OBSTYPES = {"processed_bias": "BIAS", "processed_dark": "DARK",
+                     "processed_flat": "FLAT"}
+_FORCE_PARAM = Param(bool, False, "Store even a product that is not a frame of this type, "
+                     "converting its headers to a calibration's")
 
 
 def _suffix_param(caltype: str) -> Param:
@@ -165,6 +170,12 @@ class CalibDB(PrimitivesBASE):
             if result is not None:
                 name = getattr(result, "filename", None) or os.fspath(result)
                 self.log.stdinfo(f"{ad.filename}: using {caltype} {name} ({origin})")
+                if origin in ("parameter", "setCalibration", "user_cal"):
+                    # the provider's answers are noted by the wrapper; these are not
+                    path = os.fspath(result) if isinstance(result, (str, os.PathLike)) \
+                        else getattr(result, "path", None)
+                    if path and os.path.isfile(path):
+                        self.note_calibration(ad, caltype, path, origin)
                 continue
             if origin == _NOT_APPLICABLE and do_cal != "force":
                 self.log.fullinfo(f"{ad.filename}: {caltype} does not apply")
@@ -238,8 +249,41 @@ class CalibDB(PrimitivesBASE):
         return adinputs
 
     # -- storing products ------------------------------------------------------
-    def _mark_as_calibration(self, ad: Any, caltype: str, suffix: str) -> None:
+    def _convert_to_calibration(self, ad: Any, caltype: str) -> None:
+        """Rewrite the headers of a product made from other frames as a `caltype`'s.
+
+        A sky flat stacked from science frames still says ``OBSTYPE = 'OBJECT'``:
+        it would not carry the ``FLAT``/``CAL`` tags, would be taken for science
+        and would not be stored as a flat. The original values are kept in
+        ``ORIGOBST``/``ORIGOBCL``/``ORIGOBJ``.
+        """
+        obstype = _CALTYPE_OBSTYPES.get(caltype)
+        if obstype is None:
+            return
+        old_type = str(ad.phu.get("OBSTYPE", "")).strip()
+        if old_type == obstype:
+            return
+        ad.phu["ORIGOBST"] = (old_type, "OBSTYPE before conversion to a calibration")
+        ad.phu["ORIGOBCL"] = (str(ad.phu.get("OBSCLASS", "")).strip(),
+                              "OBSCLASS before conversion to a calibration")
+        ad.phu["ORIGOBJ"] = (str(ad.phu.get("OBJECT", "")).strip(),
+                             "OBJECT before conversion to a calibration")
+        ad.phu["OBSTYPE"] = (obstype, "Observation type")
+        ad.phu["OBSCLASS"] = ("partnerCal", "Observe class")
+        kind = "sky" if old_type == "OBJECT" else old_type.lower() or "converted"
+        ad.phu["OBJECT"] = (f"{kind} {obstype.lower()}", "Object name")
+        self.log.stdinfo(f"{ad.filename}: headers converted to a {caltype} "
+                         f"(OBSTYPE {old_type or '(none)'} -> {obstype})")
+
+    def _is_calibration_of(self, ad: Any, caltype: str) -> bool:
+        tag = _CALTYPE_OBSTYPES.get(caltype)
+        return tag is None or tag in ad.tags
+
+    def _mark_as_calibration(self, ad: Any, caltype: str, suffix: str,
+                             force: bool = False) -> None:
         keyword = CALTYPE_SUFFIXES[caltype][1]
+        if force:
+            self._convert_to_calibration(ad, caltype)
         ad.phu["PROCMODE"] = (self.mode, "Processing mode (sq, ql, qa)")
         self.mark(ad, keyword=keyword)
         mode_suffix = "" if self.mode == "sq" else f"_{self.mode}"
@@ -252,11 +296,24 @@ class CalibDB(PrimitivesBASE):
         else:
             self.log.warning(f"{ad.filename}: no DATALAB keyword; data label not updated")
 
-    def _store(self, adinputs: list, caltype: str, suffix: str) -> list:
+    def _store(self, adinputs: list, caltype: str, suffix: str, force: bool = False) -> list:
+        """Mark, copy to ``calibrations/<caltype>/`` and hand to the provider.
+
+        A product lacking the tag of its calibration type (``BIAS``, ``DARK``,
+        ``FLAT``) is only marked, with a warning, unless `force` converts its
+        headers first (:meth:`_convert_to_calibration`).
+        """
         directory = os.path.join(os.getcwd(), CALIBRATION_DIR, caltype)
         os.makedirs(directory, exist_ok=True)
         for ad in adinputs:
-            self._mark_as_calibration(ad, caltype, suffix)
+            self._mark_as_calibration(ad, caltype, suffix, force=force)
+            if not self._is_calibration_of(ad, caltype):
+                self.log.warning(
+                    f"{ad.filename}: not stored as a {caltype}: it is not a "
+                    f"{_CALTYPE_OBSTYPES[caltype]} frame (OBSTYPE "
+                    f"{str(ad.phu.get('OBSTYPE', '')).strip() or '(none)'}); "
+                    f"use force=True to convert its headers")
+                continue
             path = os.path.join(directory, ad.filename)
             ad.write(path, overwrite=True)
             self.processed_filenames.append(path)
@@ -265,42 +322,42 @@ class CalibDB(PrimitivesBASE):
                 self.caldb.store_calibration(path, caltype)
         return adinputs
 
-    @primitive(suffix=_suffix_param("processed_bias"))
+    @primitive(suffix=_suffix_param("processed_bias"), force=_FORCE_PARAM)
     def storeProcessedBias(self, adinputs=None, **params):
         """Mark the inputs as processed biases, copy them to calibrations/ and store them."""
-        return self._store(adinputs, "processed_bias", params["suffix"])
+        return self._store(adinputs, "processed_bias", params["suffix"], params["force"])
 
-    @primitive(suffix=_suffix_param("processed_dark"))
+    @primitive(suffix=_suffix_param("processed_dark"), force=_FORCE_PARAM)
     def storeProcessedDark(self, adinputs=None, **params):
         """Mark the inputs as processed darks, copy them to calibrations/ and store them."""
-        return self._store(adinputs, "processed_dark", params["suffix"])
+        return self._store(adinputs, "processed_dark", params["suffix"], params["force"])
 
-    @primitive(suffix=_suffix_param("processed_flat"))
+    @primitive(suffix=_suffix_param("processed_flat"), force=_FORCE_PARAM)
     def storeProcessedFlat(self, adinputs=None, **params):
         """Mark the inputs as processed flats, copy them to calibrations/ and store them."""
-        return self._store(adinputs, "processed_flat", params["suffix"])
+        return self._store(adinputs, "processed_flat", params["suffix"], params["force"])
 
-    @primitive(suffix=_suffix_param("processed_bpm"))
+    @primitive(suffix=_suffix_param("processed_bpm"), force=_FORCE_PARAM)
     def storeProcessedBPM(self, adinputs=None, **params):
         """Mark the inputs as bad pixel masks, copy them to calibrations/ and store them."""
-        return self._store(adinputs, "processed_bpm", params["suffix"])
+        return self._store(adinputs, "processed_bpm", params["suffix"], params["force"])
 
     @primitive(inherit="storeProcessedBPM")
     def storeBPM(self, adinputs=None, **params):
         """DRAGONS name of storeProcessedBPM."""
-        return self._store(adinputs, "processed_bpm", params["suffix"])
+        return self._store(adinputs, "processed_bpm", params["suffix"], params["force"])
 
-    @primitive(suffix=_suffix_param("processed_fringe"))
+    @primitive(suffix=_suffix_param("processed_fringe"), force=_FORCE_PARAM)
     def storeProcessedFringe(self, adinputs=None, **params):
         """Mark the inputs as processed fringe frames, copy them to calibrations/ and store them."""
-        return self._store(adinputs, "processed_fringe", params["suffix"])
+        return self._store(adinputs, "processed_fringe", params["suffix"], params["force"])
 
-    @primitive(suffix=_suffix_param("processed_standard"))
+    @primitive(suffix=_suffix_param("processed_standard"), force=_FORCE_PARAM)
     def storeProcessedStandard(self, adinputs=None, **params):
         """Mark the inputs as processed standards, copy them to calibrations/ and store them."""
-        return self._store(adinputs, "processed_standard", params["suffix"])
+        return self._store(adinputs, "processed_standard", params["suffix"], params["force"])
 
-    @primitive(suffix=_suffix_param("processed_science"))
+    @primitive(suffix=_suffix_param("processed_science"), force=_FORCE_PARAM)
     def storeProcessedScience(self, adinputs=None, **params):
         """Mark the inputs as processed science, copy them to calibrations/ and store them."""
-        return self._store(adinputs, "processed_science", params["suffix"])
+        return self._store(adinputs, "processed_science", params["suffix"], params["force"])

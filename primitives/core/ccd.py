@@ -588,7 +588,7 @@ class CCD(PrimitivesBASE):
         return cache[path]
 
     @primitive(
-        per_file=True,
+        per_file=lambda p: not isinstance(p["bias"], (list, tuple)) or len(p["bias"]) < 2,
         suffix=Param(str, "_biasCorrected", "Filename suffix"),
         bias=Param(object, None, "Processed bias: file or AstroData, or a list (one per input)"),
         do_cal=Param(str, "procmode", "Bias correction requirement", choices=_DO_CAL),

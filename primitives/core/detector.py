@@ -88,7 +88,7 @@ class DetectorCalibration(PrimitivesBASE):
         return [None] * len(ad)
 
     # -- ADUToElectrons ---------------------------------------------------------
-    @primitive(suffix=Param(str, "_ADUToElectrons", "Filename suffix"))
+    @primitive(per_file=True, suffix=Param(str, "_ADUToElectrons", "Filename suffix"))
     def ADUToElectrons(self, adinputs=None, **params):
         """Multiply the data by the gain (variance by its square): data in electrons."""
         for ad in self.progress(adinputs):
@@ -121,7 +121,7 @@ class DetectorCalibration(PrimitivesBASE):
         return adinputs
 
     # -- nonlinearityCorrect ------------------------------------------------------
-    @primitive(suffix=Param(str, "_nonlinearityCorrected", "Filename suffix"))
+    @primitive(per_file=True, suffix=Param(str, "_nonlinearityCorrected", "Filename suffix"))
     def nonlinearityCorrect(self, adinputs=None, **params):
         """Linearise the counts with the instrument's polynomial in electrons per coadd.
 

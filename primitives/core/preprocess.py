@@ -27,11 +27,15 @@ frames by field of view (:func:`gempy.library.sky.group_by_field`),
 stacks those skies with ``stackSkyFrames`` (objects masked) and subtracts
 the stack, scaled (``scale_sky``) or offset (``offset_sky``) to the frame's
 background, which is measured robustly on the pixels free of flags and
-objects. ``subtractSky`` subtracts a given sky frame.
+objects. ``subtractSky`` subtracts a given sky frame. When a frame and its
+skies were divided by the same flat, the sky stack carries that flat's error
+in full and ``skyCorrect`` removes the covariance from the output variance
+(:mod:`primitives.core.flat_error`).
 
 No pixel array of an input is changed in place: new arrays are assigned, and
-a frame that is also in the ``sky`` stream is copied before it is
-sky-subtracted, so the sky frames used later stay as they were.
+a frame that is also in the ``sky`` stream gets a new object (sharing the
+pixel arrays the subtraction replaces) before it is sky-subtracted, so the
+sky frames used later stay as they were.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from astrodata.nddata import NDAstroData
 from astrodata.provenance import add_provenance, md5sum
 from gempy.library import sky as skylib
 from primitives.base import PrimitivesBASE
+from primitives.core import flat_error
 from primitives.core.stack import robust_level
 from primitives.errors import ParameterError, PrimitiveError
 from primitives.params import Param, primitive, resolve_params
@@ -115,6 +120,24 @@ def _fresh(nd: NDAstroData) -> NDAstroData:
     return NDAstroData(np.array(nd.data),
                        variance=None if variance is None else np.array(variance),
                        mask=None if mask is None else np.array(mask))
+
+
+def _sharing_copy(ad: Any) -> Any:
+    """A deep copy of `ad` that shares (does not copy) its loaded pixel planes.
+
+    For an output whose data, variance and mask are about to be replaced by
+    new arrays (arithmetic never changes them in place): copying them first
+    would only double the memory. Everything else (headers, WCS, tables,
+    OBJMASK) is copied; planes not loaded yet stay lazy (and map the file
+    again, as a deep copy does).
+    """
+    memo: dict[int, Any] = {}
+    for ext in ad:
+        nd = ext.nddata
+        for plane in (nd._data, nd._mask, getattr(nd._uncertainty, "array", None)):
+            if isinstance(plane, np.ndarray):
+                memo[id(plane)] = plane
+    return copy.deepcopy(ad, memo)
 
 
 def matching_calibration(ad: Any, cal: Any, caltype: str = "calibration") -> list[NDAstroData]:
@@ -360,6 +383,7 @@ class Preprocess(PrimitivesBASE):
             self.log.warning(f"{message} (subtracted unscaled, {self.mode} mode)")
 
     @primitive(
+        per_file=lambda p: not isinstance(p["dark"], (list, tuple)) or len(p["dark"]) < 2,
         suffix=Param(str, "_darkCorrected", "Filename suffix"),
         dark=Param(object, None, "Processed dark: file or AstroData, or a list (one per input)"),
         do_cal=Param(str, "procmode", "Dark correction requirement", choices=_DO_CAL),
@@ -370,14 +394,23 @@ class Preprocess(PrimitivesBASE):
                                        "DARKIM")
 
     @primitive(
+        per_file=lambda p: not isinstance(p["flat"], (list, tuple)) or len(p["flat"]) < 2,
         suffix=Param(str, "_flatCorrected", "Filename suffix"),
         flat=Param(object, None, "Processed flat: file or AstroData, or a list (one per input)"),
         do_cal=Param(str, "procmode", "Flat correction requirement", choices=_DO_CAL),
     )
     def flatCorrect(self, adinputs=None, **params):
-        """Divide each input by the processed flat (``FLATIM``), cut to its region if needed."""
-        return self._apply_calibration(adinputs, params, "processed_flat", params["flat"],
-                                       "FLATIM")
+        """Divide each input by the processed flat (``FLATIM``), cut to its region if needed.
+
+        The flats given as ``flat`` are noted for this process, so that the
+        sky primitives can find the flat's error again
+        (:mod:`primitives.core.flat_error`).
+        """
+        outputs = self._apply_calibration(adinputs, params, "processed_flat", params["flat"],
+                                          "FLATIM")
+        for value in [] if params["flat"] is None else _as_list(params["flat"]):
+            flat_error.register_flat(value)
+        return outputs
 
     # -- flats ---------------------------------------------------------------
     @primitive(
@@ -461,6 +494,76 @@ class Preprocess(PrimitivesBASE):
             self.log.stdinfo(f"{ad.filename}: {sum(counts)} pixels outside [{lower:g}, "
                              f"{upper:g}] flagged unilluminated")
             self.mark(ad)
+            ad.update_filename(suffix=params["suffix"], strip=True)
+        return adinputs
+
+    # -- scaleByIntensity --------------------------------------------------------
+    @primitive(
+        suffix=Param(str, "_scaled", "Filename suffix"),
+        section=Param(str, None, "Region measured, IRAF syntax [x1:x2,y1:y2] (1-based, "
+                      "inclusive; default: the whole frame)"),
+        scaling=Param(str, "median", "Statistic of the good pixels to match",
+                      choices={"median": "median", "mean": "mean"}),
+        separate_ext=Param(bool, False, "Match each extension separately"),
+    )
+    def scaleByIntensity(self, adinputs=None, **params):
+        """Scale each input so that its intensity matches the first input's (``_scaled``).
+
+        The intensity is the median (or mean) of the good pixels (finite, no
+        DQ flag) inside ``section`` of all extensions together (or of each
+        extension with ``separate_ext``). Data are multiplied by
+        ``reference / intensity`` and the variance by its square; the factor
+        of each frame is logged and written to ``INTSCALE``.
+
+        Raises
+        ------
+        PrimitiveError
+            If a frame has no good pixel in the section or a non-positive
+            intensity (no meaningful ratio).
+        """
+        if not adinputs:
+            return adinputs
+        statistic = np.median if params["scaling"] == "median" else np.mean
+        region = None
+        if params["section"]:
+            try:
+                region = Section.from_string(params["section"]).asslice()
+            except (ValueError, TypeError) as err:
+                raise ParameterError(f"scaleByIntensity: section {params['section']!r}: "
+                                     f"{err}") from None
+
+        def intensities(ad: Any) -> list[float]:
+            samples = []
+            for ext in ad:
+                data = np.asarray(ext.data)
+                good = np.isfinite(data)
+                if ext.mask is not None:
+                    good &= np.asarray(ext.mask) == 0
+                if region is not None:
+                    data, good = data[region], good[region]
+                samples.append(data[good].astype(np.float64))
+            groups = samples if params["separate_ext"] else [np.concatenate(samples)]
+            values = []
+            for group in groups:
+                level = float(statistic(group)) if group.size else float("nan")
+                if not np.isfinite(level) or level <= 0:
+                    raise PrimitiveError(f"scaleByIntensity: {ad.filename}: the "
+                                         f"{params['scaling']} of the good pixels is {level}; "
+                                         f"cannot scale")
+                values.append(level)
+            return values if params["separate_ext"] else values * len(ad)
+
+        reference = intensities(adinputs[0])
+        for ad in adinputs:
+            factors = [ref / level for ref, level in zip(reference, intensities(ad),
+                                                          strict=True)]
+            for ext, factor in zip(ad, factors, strict=True):
+                ext.multiply(np.float32(factor))
+                _as_float32(ext)
+            shown = ", ".join(f"{f:.6g}" for f in dict.fromkeys(factors))
+            self.log.stdinfo(f"{ad.filename}: scaled by {shown}")
+            ad.phu["INTSCALE"] = (float(factors[0]), "Intensity scale factor (scaleByIntensity)")
+            self.mark(ad, keyword="SCALEINT")
             ad.update_filename(suffix=params["suffix"], strip=True)
         return adinputs
 
@@ -613,14 +716,21 @@ class Preprocess(PrimitivesBASE):
 
     # -- sky: subtraction ------------------------------------------------------
     def _subtract_sky(self, ad: Any, sky: Any, scale: bool, offset: bool, reset: bool,
-                      save: bool) -> None:
-        """Subtract `sky` from `ad` in place (new arrays), scaled or offset to its background."""
+                      save: bool, flat_relvar: list | None = None) -> None:
+        """Subtract `sky` from `ad` in place (new arrays), scaled or offset to its background.
+
+        `flat_relvar` (per extension: the relative variance of the flat that
+        divided both the frame and the sky, whose VARs both hold its error)
+        removes their covariance: ``VAR = VAR_frame + VAR_sky - 2 f g r2``,
+        with f the frame and g the scaled sky (before any offset, which
+        the flat does not multiply).
+        """
         if len(ad) != len(sky):
             raise PrimitiveError(f"{ad.filename} has {len(ad)} extensions but the sky "
                                  f"{sky.filename} has {len(sky)}")
         used = []
         notes = []
-        for ext, sky_ext in zip(ad, sky, strict=True):
+        for ext_index, (ext, sky_ext) in enumerate(zip(ad, sky, strict=True)):
             if tuple(ext.shape) != tuple(sky_ext.shape):
                 raise PrimitiveError(f"{ad.filename} extension {ext.id} has shape "
                                      f"{tuple(ext.shape)} but the sky {sky.filename} has "
@@ -640,7 +750,11 @@ class Preprocess(PrimitivesBASE):
                 data = data * factor
                 variance = None if variance is None else variance * factor * factor
                 notes.append(f"scale {factor:.4f}")
-            elif offset:
+            relvar = None if flat_relvar is None else flat_relvar[ext_index]
+            # the frame and the sky the flat multiplied (the frame's own arrays are
+            # replaced, not changed, by the subtraction)
+            frame_data, scaled_sky = (ext.data, data) if relvar is not None else (None, None)
+            if offset:
                 shift = np.float32(sci_bg - sky_bg)
                 data = data + shift
                 notes.append(f"offset {shift:+.4g}")
@@ -650,6 +764,14 @@ class Preprocess(PrimitivesBASE):
             if reset:
                 ext.add(np.float32(sci_bg))
             _as_float32(ext)
+            if relvar is not None and ext.variance is not None and variance is not None:
+                covariance = frame_data * scaled_sky
+                covariance *= 2 * relvar
+                fixed = ext.variance - covariance
+                del covariance
+                np.maximum(fixed, 0, out=fixed)
+                ext.variance = fixed
+            del frame_data, scaled_sky
             used.append(operand)
         residual = [robust_level(_good_pixels(ext)) for ext in ad]
         self.log.stdinfo(f"{ad.filename}: subtracted {sky.filename}"
@@ -667,6 +789,7 @@ class Preprocess(PrimitivesBASE):
             self.log.stdinfo(f"Wrote the sky frame {saved.filename}")
 
     @primitive(
+        cacheable=lambda p: not p["save_sky"],   # save_sky writes files
         suffix=Param(str, "_skySubtracted", "Filename suffix"),
         sky=Param(object, None, "Sky frame(s): file or AstroData, or a list (one per input)"),
         reset_sky=Param(bool, False, "Add the frame's original background back afterwards"),
@@ -777,11 +900,21 @@ class Preprocess(PrimitivesBASE):
                     outputs.append(ad)
                     continue
                 self.log.stdinfo(f"Stacking {len(skies)} sky frame(s) for {ad.filename}")
-                stacks[key] = self.stackSkyFrames(skies, **stack_params)[0]
-            sky = stacks[key]
-            target = copy.deepcopy(ad) if any(ad is s for s in pool) else ad
+                stacks[key] = (self.stackSkyFrames(skies, **stack_params)[0],
+                               flat_error.common_flat_error(self, skies))
+            sky, sky_flat = stacks[key]
+            own_flat = flat_error.flat_error_of(self, ad)
+            shared = own_flat is not None and own_flat.same_flat(sky_flat)
+            if own_flat is not None and not shared:
+                self.log.fullinfo(f"{ad.filename}: its sky frames were not all divided by "
+                                  f"its flat {own_flat.name}: no covariance to remove")
+            # a frame that is also a sky frame must stay as it is for the later stacks:
+            # its output is a new object sharing its arrays, which the subtraction
+            # replaces rather than changes
+            target = _sharing_copy(ad) if any(ad is s for s in pool) else ad
             self._subtract_sky(target, sky, params["scale_sky"], params["offset_sky"],
-                               params["reset_sky"], params["save_sky"])
+                               params["reset_sky"], params["save_sky"],
+                               flat_relvar=own_flat.relvar if shared else None)
             del target.SKYTABLE
             self.mark(target)
             target.update_filename(suffix=params["suffix"], strip=True)

@@ -25,6 +25,7 @@ from astropy.table import Table, vstack
 
 import astrodata
 from astrodata import DQ
+from astrodata.fits import drop_clean_pages
 from gempy.library._wcs import SkyWCS
 from gempy.library.resample import (
     INTERPOLANTS,
@@ -235,6 +236,10 @@ class Resample(PrimitivesBASE):
             ad_mappings = mappings[start:start + len(ad)]
             start += len(ad)
             self._resample_one(ad, ad_mappings, shape, out_wcs, params)
+            # the frame's input pixels were read from its memory-mapped file:
+            # give those pages back now rather than after the step, so the
+            # step holds one input at a time next to the outputs
+            drop_clean_pages()
             self.mark(ad)
             ad.update_filename(suffix=params["suffix"], strip=True)
         return adinputs

@@ -401,6 +401,7 @@ class Standardize(PrimitivesBASE):
 
     # -- prepare -------------------------------------------------------------
     @primitive(
+        per_file=True,
         suffix=Param(str, "_prepared", "Filename suffix"),
         require_wcs=Param(bool, True, "Stop on a missing or bad WCS (see bad_wcs)"),
         bad_wcs=Param(str, "exit", "What to do with a WCS that disagrees with the pointing",
@@ -674,6 +675,7 @@ class Standardize(PrimitivesBASE):
 
     # -- DQ ---------------------------------------------------------------------
     @primitive(
+        per_file=lambda p: not p["latency"],   # latency: earlier frames matter
         suffix=Param(str, "_dqAdded", "Filename suffix"),
         static_bpm=Param(object, "default", "Static BPM: 'default' (processed_bpm from the "
                          "calibration service, if any), a file, or None", optional=True),
@@ -821,6 +823,7 @@ class Standardize(PrimitivesBASE):
 
     # -- VAR --------------------------------------------------------------------
     @primitive(
+        per_file=True,
         suffix=Param(str, "_varAdded", "Filename suffix"),
         read_noise=Param(bool, False, "Add the read noise component"),
         poisson_noise=Param(bool, False, "Add the Poisson noise component"),

@@ -42,9 +42,10 @@ Re-runs, provenance and parallel work (issue 10):
       r.runr()
 
 * The ``[reduce]`` section of the configuration file (dragonsrc) may set
-  ``reprocess``, ``jobs`` and ``checkpoint_min_seconds`` (``auto``, the
-  default: save a step's outputs only when it took longer than saving them;
-  a number of seconds; ``0``: save every step).
+  ``reprocess``, ``jobs`` and ``checkpoint_min_seconds`` (which saved step
+  outputs are kept once superseded — the latest state is always saved:
+  ``auto``, the default, those of steps that took longer than saving them;
+  a number of seconds; ``0``: every step).
 * ``summary_lines()`` is the table printed at the end (what ran, what was
   reused, time per primitive or per reduction).
 """
@@ -65,7 +66,13 @@ import astrodata
 from astrodata.errors import AstroDataError
 from gempy.utils import logutils
 from primitives import errors as primitive_errors
-from primitives.base import KEY_KEYWORD, PrimitivesBASE, UnknownParameterError, replay_log
+from primitives.base import (
+    KEY_COMMENT,
+    KEY_KEYWORD,
+    PrimitivesBASE,
+    UnknownParameterError,
+    replay_log,
+)
 from recipe_system import registry
 from recipe_system.auto import instance_or_default
 from recipe_system.cache import REPROCESS_MODES, StepCache, StepReport, package_version
@@ -101,6 +108,15 @@ def _same_file(path_a: str, path_b: str | None) -> bool:
         return os.path.samefile(path_a, path_b)
     except OSError:
         return os.path.abspath(path_a) == os.path.abspath(path_b)
+
+
+class _InputPath:
+    """Where an input frame was read from, all the writing checks need of it (no pixels)."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
 
 
 def _did_you_mean(word: str, candidates: list[str]) -> str:
@@ -344,6 +360,15 @@ class Reduce:
         mapper = RecipeMapper(tags, instrument, self.mode, self.recipename)
         recipe = mapper.get_applicable_recipe()
         uparms = normalize_uparms(self.uparms)
+        if self.suffix:
+            # --suffix names the final products; the copies the store
+            # primitives put in calibrations/ carry the same name, so runs
+            # with different suffixes never overwrite each other's copies.
+            given = {key for key, _ in uparms}
+            uparms = uparms + [(f"{name}:suffix", self.suffix)
+                               for name in pclass.primitive_names()
+                               if name.startswith("storeProcessed")
+                               and f"{name}:suffix" not in given]
         if recipe is not None:
             if callable(self.recipename):
                 label = getattr(self.recipename, "__name__", "user recipe")
@@ -492,6 +517,10 @@ class Reduce:
             p.executor = LocalExecutor(jobs, min_pixels=self.min_pixels
                                        if self.min_pixels is not None else DEFAULT_MIN_PIXELS)
         record = self._reduction_record(adinputs, recipe, label, primitive_name, ucals, p)
+        # the recipe owns the frames now (p.streams): keep only their paths, so that
+        # frames the recipe replaces (flushPixels) are freed
+        ninputs = len(adinputs)
+        adinputs = [_InputPath(getattr(ad, "path", None)) for ad in adinputs]
 
         log.status(_FRAME)
         log.status(f"RECIPE: {label}")
@@ -529,7 +558,7 @@ class Reduce:
         elapsed = time.perf_counter() - started
         if self._summary:
             log.stdinfo("")
-            log.stdinfo(f"Summary of {label} ({len(adinputs)} input file(s), "
+            log.stdinfo(f"Summary of {label} ({ninputs} input file(s), "
                         f"{elapsed:.1f} s; reprocess={reprocess}):")
             for line in self._summary:
                 log.stdinfo("   " + line)
@@ -623,7 +652,7 @@ class Reduce:
                 objects = p.streams.get("main", [])
             ad = objects[index]
             if key:
-                ad.phu[KEY_KEYWORD] = (key, "astroreduce cache key of this content")
+                ad.phu[KEY_KEYWORD] = (key, KEY_COMMENT)
             setattr(ad, REDUCTION_TABLE, _record_table({**record, "key": key,
                                                         "product": info.filename}))
             name = self._write(ad, adinputs)

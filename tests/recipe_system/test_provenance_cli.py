@@ -119,3 +119,42 @@ def test_replay_refuses_a_changed_input(science_product, tmp_path, monkeypatch, 
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "S20131121S0076.fits" in err and "differs from the recorded file" in err
+
+
+def test_provenance_lists_a_user_calibration_with_its_checksum(science_product, tmp_path,
+                                                              capsys):
+    """A --user_cal calibration (not from the database) is listed like a database one."""
+    dark = tmp_path / "my_dark.fits"
+    shutil.copy(science_product["dark"], dark)
+    os.chdir(tmp_path / "raw")
+    r = make_reduce(science_product["raw"][2:3], ucals={"processed_dark": str(dark)})
+    r.runr()
+    product = tmp_path / "raw" / SCIENCE
+    # the frame's PROVENANCE names the file the user gave, with its MD5
+    table = astrodata.open(str(product)).PROVENANCE
+    rows = set(zip(table["filename"], table["md5"], strict=True))
+    assert ("my_dark.fits", md5sum(dark)) in rows
+    assert provenance_main([str(product)]) == 0
+    out = capsys.readouterr().out
+    assert f"processed_dark: my_dark.fits  md5 {md5sum(dark)}" in out
+
+
+def test_a_flat_given_as_user_calibration_gets_a_provenance_row(f2_raw, workdir):
+    from primitives.f2 import F2Image
+
+    p = F2Image([astrodata.open(f2_raw["flat_lamp_on"][0])])
+    p.prepare()
+    p.ADUToElectrons()
+    flat = p.streams["main"][0]
+    for ext in flat:
+        ext.divide(np.float32(np.nanmedian(ext.data)))
+    flat.write(str(workdir / "user_flat.fits"))
+    science = F2Image([astrodata.open(f2_raw["science"][0])],
+                      ucals={"processed_flat": str(workdir / "user_flat.fits")})
+    science.prepare()
+    science.ADUToElectrons()
+    science.flatCorrect()
+    out = science.streams["main"][0]
+    table = out.PROVENANCE
+    rows = set(zip(table["filename"], table["md5"], table["provenance_added_by"], strict=True))
+    assert ("user_flat.fits", md5sum(workdir / "user_flat.fits"), "flatCorrect") in rows

@@ -154,7 +154,7 @@ def test_show_inputs_writes_nothing(workdir, darks, caplog):
      "no primitive 'addDQQ'"),
     (lambda r, d: setattr(r, "ucals", ["processed_dark:/nowhere/dark.fits"]), ReduceError,
      "no such file"),
-    (lambda r, d: setattr(r, "mode", "qa"), ReduceError, "no recipes for mode 'qa'"),
+    (lambda r, d: setattr(r, "mode", "xq"), ReduceError, "no recipes for mode 'xq'"),
 ])
 def test_bad_requests_raise_reduce_errors(workdir, darks, setup, error, fragment):
     r = Reduce()
@@ -214,3 +214,30 @@ def test_plan_describes_without_running(workdir, darks):
     assert plan["user_params_apply_to"]["purpose"] == ["addToList", "getList", "showInputs"]
     assert "F2" in plan["tags"] and plan["mode"] == "sq"
     assert not list(workdir.glob("*.fits"))
+
+
+def test_final_suffix_also_names_the_stored_calibration_copy(workdir, darks):
+    """Runs with different --suffix values keep distinct copies in calibrations/."""
+    names = []
+    for suffix in ("_first", "_second"):
+        r = Reduce()
+        r.files = [darks[1]]
+        r.recipename = "storeProcessedDark"
+        r.suffix = suffix
+        r.runr()
+        names.append(r.output_filenames)
+    assert names == [["S20131121S0370_first.fits"], ["S20131121S0370_second.fits"]]
+    stored = sorted(p.name for p in (workdir / "calibrations" / "processed_dark").iterdir())
+    assert stored == ["S20131121S0370_first.fits", "S20131121S0370_second.fits"]
+
+
+def test_explicit_store_suffix_beats_the_final_suffix_for_the_copy(workdir, darks):
+    r = Reduce()
+    r.files = [darks[1]]
+    r.recipename = "storeProcessedDark"
+    r.uparms = [("storeProcessedDark:suffix", "_mydark")]
+    r.suffix = "_final"
+    r.runr()
+    assert r.output_filenames == ["S20131121S0370_final.fits"]
+    stored = [p.name for p in (workdir / "calibrations" / "processed_dark").iterdir()]
+    assert stored == ["S20131121S0370_mydark.fits"]

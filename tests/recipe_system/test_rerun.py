@@ -2,6 +2,7 @@
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -271,23 +272,53 @@ def test_cal_cache_records_the_choices_and_pins_them(workdir, f2_raw, caldb_path
     assert np.allclose(out[0].data, 0.5 * (raw - ad[0].data), rtol=1e-6, atol=1e-3)
 
 
+def checkpoints(workdir):
+    return sorted((workdir / ".reducecache" / "objects").rglob("*.fits"))
+
+
 @pytest.mark.parametrize("policy", ["auto", 1000.0])
-def test_steps_not_worth_saving_are_recomputed_when_needed(workdir, f2_raw, policy):
+def test_cheap_steps_roll_only_the_latest_state_stays_on_disk(workdir, f2_raw, policy):
     darks = f2_raw["dark"][:2]
     first = make_reduce(darks, "chain", checkpoint_min_seconds=policy)
     first.runr()
     expected = pixels(workdir / PRODUCT)
-    # these steps take milliseconds: cheaper to redo than to save
-    assert list((workdir / ".reducecache" / "objects").rglob("*.fits")) == []
+    # these steps take milliseconds: each one's checkpoints were deleted once the
+    # next step's were on disk; only the last state (the combined frame) stays
+    saved = checkpoints(workdir)
+    assert len(saved) == 1
+    assert np.array_equal(astrodata.open(str(saved[0]))[0].data,
+                          astrodata.open(str(workdir / PRODUCT))[0].data)
+    # every step is still recorded
+    assert len(list((workdir / ".reducecache" / "steps").rglob("*.json"))) == 3
     again = make_reduce(darks, "chain", checkpoint_min_seconds=policy)
     again.runr()                  # recorded, and the product is up to date: nothing to do
     assert [s for _, s in statuses(again)] == ["reused", "reused", "reused"]
     assert len(counted(workdir)) == 2 + 2 + 2
     (workdir / PRODUCT).unlink()
     rebuilt = make_reduce(darks, "chain", checkpoint_min_seconds=policy)
-    rebuilt.runr()                # the product is needed: its steps are run again
-    assert [s for _, s in statuses(rebuilt)] == ["rerun", "rerun", "rerun"]
+    rebuilt.runr()                # the product is needed: the last state is loaded, no step runs
+    assert [s for _, s in statuses(rebuilt)] == ["reused", "reused", "reused"]
+    assert len(counted(workdir)) == 2 + 2 + 2
     assert pixels(workdir / PRODUCT) == expected
+    # a change in the last step needs the state before it: deleted (cheap), so the
+    # rolling steps before it run again from the raw files
+    changed = make_reduce(darks, "chain", checkpoint_min_seconds=policy,
+                          uparms=[("combineFrames:operation", "median")])
+    changed.runr()
+    assert statuses(changed) == [("scaleData", "rerun"), ("addNoiseModel", "rerun"),
+                                 ("combineFrames", "ran")]
+
+
+def test_keeping_every_step_recomputes_only_from_the_changed_step(workdir, f2_raw):
+    darks = f2_raw["dark"][:2]
+    make_reduce(darks, "chain", checkpoint_min_seconds=0).runr()
+    assert len(checkpoints(workdir)) == 2 + 2 + 1
+    changed = make_reduce(darks, "chain", checkpoint_min_seconds=0,
+                          uparms=[("combineFrames:operation", "median")])
+    changed.runr()
+    assert statuses(changed) == [("scaleData", "reused"), ("addNoiseModel", "reused"),
+                                 ("combineFrames", "ran")]
+    assert len(runs_of(workdir, "scaleData")) == 2
 
 
 def test_objects_whose_wcs_fits_cannot_hold_are_not_checkpointed(workdir, f2_raw):
@@ -301,3 +332,45 @@ def test_objects_whose_wcs_fits_cannot_hold_are_not_checkpointed(workdir, f2_raw
     rebuilt = make_reduce(darks, "distorted")
     rebuilt.runr()
     assert [s for _, s in statuses(rebuilt)] == ["rerun", "rerun"]
+
+
+def test_the_key_card_fits_in_one_fits_card(workdir, f2_raw, recwarn):
+    r = make_reduce(f2_raw["dark"][:2], "chain")
+    r.runr()
+    product = astrodata.open(str(workdir / PRODUCT))
+    assert product.phu["REDKEY"] == r.product_keys[PRODUCT]
+    card = product.phu.cards["REDKEY"]
+    assert len(str(card)) == 80 and "astroreduce cache key" in card.comment
+    astrodata.open(str(workdir / PRODUCT)).write(str(workdir / "copy.fits"))
+    assert not [w for w in recwarn if "too long" in str(w.message).lower()]
+
+
+def test_steps_after_one_that_always_runs_are_reused_with_the_default_policy(workdir,
+                                                                              f2_raw):
+    """flushPixels runs every time: the state it needs is kept, and what it writes is the same."""
+    darks = f2_raw["dark"][:2]
+    make_reduce(darks, "flushed", checkpoint_min_seconds="auto").runr()
+    expected = pixels(workdir / PRODUCT)
+    again = make_reduce(darks, "flushed", checkpoint_min_seconds="auto")
+    again.runr()
+    assert statuses(again) == [("scaleData", "reused"), ("flushPixels", "always"),
+                               ("addNoiseModel", "reused"), ("combineFrames", "reused")]
+    assert len(runs_of(workdir, "scaleData")) == 2        # the first run only
+    assert pixels(workdir / PRODUCT) == expected
+
+
+def test_a_calibration_stored_again_unchanged_does_not_invalidate_its_users(workdir, f2_raw,
+                                                                             caldb_path):
+    darks, science = f2_raw["dark"][:2], f2_raw["science"][:2]
+    make_reduce(darks, caldb=caldb_path).runr()
+    stored = workdir / "calibrations" / "processed_dark" / "S20131120S0115_dark.fits"
+    before = md5sum(stored)
+    make_reduce(science, caldb=caldb_path).runr()
+    # the same dark reduction again: every step reused, the dark stored again with
+    # the time of this storing (another MD5, the same content)
+    time.sleep(1.1)                     # the stamps are to the second
+    make_reduce(darks, caldb=caldb_path).runr()
+    assert md5sum(stored) != before
+    again = make_reduce(science, caldb=caldb_path)
+    again.runr()
+    assert [s for _, s in statuses(again)] == ["reused", "reused", "reused"]

@@ -32,3 +32,10 @@ def failing(p):
 def distorted(p):
     p.distortWCS()
     p.scaleData(factor=2.0)
+
+
+def flushed(p):
+    p.scaleData(factor=2.0)
+    p.flushPixels()
+    p.addNoiseModel()
+    p.combineFrames()
