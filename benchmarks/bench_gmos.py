@@ -40,70 +40,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+from process_memory import MemorySampler
 
 from gempy.sim import load_truth, make_dataset
 
 #: Bytes per pixel of a processed frame: SCI float32 + VAR float32 + DQ uint16.
 PROCESSED_BYTES_PER_PIXEL = 4 + 4 + 2
-_PAGE = os.sysconf("SC_PAGE_SIZE")
 # top-level primitives only (nested calls are indented further in the log)
 _PRIMITIVE = re.compile(r"^\S+ \S+ STATUS\s+- PRIMITIVE: (\S+)")
 _SUMMARY = re.compile(r"^\s+\d+\s+(\S+)\s+(ran|reused|always)\s+(\d+)\s+([\d.]+)")
-
-
-def _children() -> dict[int, list[int]]:
-    """``{parent pid: [child pids]}`` of every process visible in /proc."""
-    tree: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                stat = fh.read().decode(errors="replace")
-        except OSError:
-            continue
-        # the command name is in parentheses and may contain spaces
-        parent = int(stat[stat.rindex(")") + 2:].split()[1])
-        tree.setdefault(parent, []).append(int(entry.name))
-    return tree
-
-
-def tree_rss(root: int) -> int:
-    """Resident bytes of a process and all its descendants."""
-    tree, total, todo = _children(), 0, [root]
-    while todo:
-        pid = todo.pop()
-        try:
-            with open(f"/proc/{pid}/statm", "rb") as fh:
-                total += int(fh.read().split()[1]) * _PAGE
-        except (OSError, IndexError, ValueError):
-            pass
-        todo.extend(tree.get(pid, ()))
-    return total
-
-
-class PeakMemory(threading.Thread):
-    """Samples the RSS of a process tree every ``interval`` seconds until stopped."""
-
-    def __init__(self, pid: int, interval: float = 0.05) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.interval, self.peak = pid, interval, 0
-        self.series: list[tuple[datetime.datetime, int]] = []
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            rss = tree_rss(self.pid)
-            self.peak = max(self.peak, rss)
-            self.series.append((datetime.datetime.now(), rss))
-            self._stop_event.wait(self.interval)
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join()
 
 
 def run_command(argv: list[str], cwd: Path, env: dict[str, str]
@@ -114,7 +62,7 @@ def run_command(argv: list[str], cwd: Path, env: dict[str, str]
     start = time.perf_counter()
     proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    sampler = PeakMemory(proc.pid)
+    sampler = MemorySampler(proc.pid, pss=False)
     sampler.start()
     out, err = proc.communicate()
     sampler.stop()
