@@ -600,6 +600,23 @@ class PrimitivesBASE:
         """Name of the primitive currently running (the innermost one)."""
         return self._call_stack[-1] if self._call_stack else None
 
+    def _already_done(self, ad: Any, name: str | None = None,
+                      keyword: str | None = None) -> bool:
+        """True (with a warning) if `ad` carries the timestamp of primitive `name`.
+
+        `name` defaults to the running primitive; `keyword` gives the timestamp
+        keyword of a primitive that is not in ``astrodata.timestamps``. A
+        primitive that finds its own timestamp passes the frame through
+        unchanged, as DRAGONS does.
+        """
+        name = name or self.myself()
+        keyword = keyword or self.timestamp_keys.get(name)
+        if keyword and keyword in ad.phu:
+            self.log.warning(f"No changes will be made to {ad.filename}, since it has already "
+                             f"been processed by {name}")
+            return True
+        return False
+
     def mark(self, ad: Any, keyword: str | None = None, comment: str | None = None) -> str:
         """Stamp the current primitive's timestamp keyword (and ``GEM-TLM``) on `ad`."""
         name = self.myself()

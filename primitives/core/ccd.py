@@ -365,15 +365,6 @@ class CCD(PrimitivesBASE):
         return value - level
 
     # -- overscan ----------------------------------------------------------------
-    def _done_before(self, ad: Any, name: str) -> bool:
-        """True (with a warning) if primitive `name` has already processed `ad`."""
-        keyword = self.timestamp_keys.get(name)
-        if keyword and keyword in ad.phu:
-            self.log.warning(f"No changes will be made to {ad.filename}, since it has already "
-                             f"been processed by {name}")
-            return True
-        return False
-
     def _overscan_geometry(self, ad: Any, index: int, overscan: Section, data: Section,
                            skip: tuple[int, int]) -> tuple[bool, Section]:
         """(serial?, the part of the overscan to measure) for extension `index`."""
@@ -488,7 +479,7 @@ class CCD(PrimitivesBASE):
     def subtractOverscan(self, adinputs=None, **params):
         """Subtract the overscan level, row by row or fitted along the strip (``OVERSCAN``)."""
         for ad in adinputs:
-            if self._done_before(ad, "subtractOverscan"):
+            if self._already_done(ad, "subtractOverscan"):
                 continue
             self._subtract_overscan(ad, params)
             self.mark(ad)
@@ -530,7 +521,7 @@ class CCD(PrimitivesBASE):
     def trimOverscan(self, adinputs=None, **params):
         """Cut every extension to its data section (``DATASEC``), dropping the overscan."""
         for ad in adinputs:
-            if self._done_before(ad, "trimOverscan"):
+            if self._already_done(ad, "trimOverscan"):
                 continue
             self._trim_overscan(ad)
             self.mark(ad)
@@ -543,7 +534,7 @@ class CCD(PrimitivesBASE):
         """Subtract the overscan level and trim the overscan (subtractOverscan + trimOverscan)."""
         inner = {k: v for k, v in params.items() if k != "suffix"}
         for ad in adinputs:
-            if self._done_before(ad, "overscanCorrect"):
+            if self._already_done(ad, "overscanCorrect"):
                 continue
             self.subtractOverscan([ad], suffix="", **inner)
             self.trimOverscan([ad], suffix="")
@@ -595,7 +586,7 @@ class CCD(PrimitivesBASE):
     )
     def biasCorrect(self, adinputs=None, **params):
         """Subtract the processed bias (cut to the frame's region if larger) (``BIASIM``)."""
-        todo = [ad for ad in adinputs if not self._done_before(ad, "biasCorrect")]
+        todo = [ad for ad in adinputs if not self._already_done(ad, "biasCorrect")]
         if not todo:
             return adinputs
         if params["do_cal"] not in _DO_CAL:

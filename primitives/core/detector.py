@@ -74,14 +74,6 @@ class DetectorCalibration(PrimitivesBASE):
 
     tagset = None
 
-    def _already_done(self, ad: Any) -> bool:
-        keyword = self.timestamp_keys.get(self.myself())
-        if keyword and keyword in ad.phu:
-            self.log.warning(f"No changes will be made to {ad.filename}, since it has already "
-                             f"been processed by {self.myself()}")
-            return True
-        return False
-
     # -- hook for the instrument classes -------------------------------------------
     def _linearity_corrections(self, ad: Any) -> list[LinearityCorrection | None]:
         """The non-linearity correction of each extension (None where none is known)."""

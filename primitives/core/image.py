@@ -80,14 +80,6 @@ class Image(Preprocess, Register, Resample):
 
     tagset = None
 
-    def _already_done(self, ad: Any, keyword: str | None = None) -> bool:
-        keyword = keyword or self.timestamp_keys.get(self.myself())
-        if keyword and keyword in ad.phu:
-            self.log.warning(f"No changes will be made to {ad.filename}, since it has already "
-                             f"been processed by {self.myself()}")
-            return True
-        return False
-
     # -- scaleCountsToReference -----------------------------------------------------
     @primitive(
         suffix=Param(str, "_countsScaled", "Filename suffix"),
@@ -416,7 +408,7 @@ class Image(Preprocess, Register, Resample):
         if params["inner"] is not None and params["outer"] is None:
             raise PrimitiveError("applyDQPlane: inner needs outer")
         for ad in self.progress(adinputs):
-            if self._already_done(ad, APPLY_DQ_KEYWORD):
+            if self._already_done(ad, keyword=APPLY_DQ_KEYWORD):
                 continue
             replaced = 0
             for ext in ad:

@@ -48,7 +48,6 @@ from scipy import ndimage
 
 import astrodata
 from astrodata import DQ, Section
-from astrodata.timestamps import TIMESTAMP_KEYWORDS
 from astrodata.wcs import fits_header_to_gwcs
 from primitives.base import PrimitivesBASE
 from primitives.errors import CalibrationNotFoundError, PrimitiveError
@@ -335,16 +334,6 @@ class Standardize(PrimitivesBASE):
     tagset = None
 
     # -- helpers -------------------------------------------------------------
-    def _already_done(self, ad: Any, name: str | None = None) -> bool:
-        """True (with a warning) if the timestamp of primitive `name` is in the PHU."""
-        name = name or self.myself()
-        keyword = TIMESTAMP_KEYWORDS.get(name)
-        if keyword and keyword in ad.phu:
-            self.log.warning(f"No changes will be made to {ad.filename}, since it has already "
-                             f"been processed by {name}")
-            return True
-        return False
-
     def _open_mask(self, value: Any, what: str, cache: dict[str, Any]) -> Any:
         """An AstroData from a file name (opened once) or an AstroData given directly."""
         if value is None or hasattr(value, "phu"):

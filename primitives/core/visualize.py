@@ -276,15 +276,6 @@ class Visualize(PrimitivesBASE):
         return [ArrayGeometry((x - ref_x, y - ref_y), 0.0, (0.0, 0.0)) for x, y in result]
 
     # -- tiling helpers --------------------------------------------------------
-    def _done_before(self, ad: Any, name: str) -> bool:
-        """True (with a warning) if primitive `name` has already processed `ad`."""
-        keyword = self.timestamp_keys.get(name)
-        if keyword and keyword in ad.phu:
-            self.log.warning(f"No changes will be made to {ad.filename}, since it has already "
-                             f"been processed by {name}")
-            return True
-        return False
-
     def _combined_levels(self, ad: Any, indices: list[int], header: Any) -> None:
         """Average gain and read noise, lowest saturation, over the extensions combined."""
         for name, fallback, how in (("gain", "GAIN", "mean"), ("read_noise", "RDNOISE", "mean"),
@@ -451,7 +442,7 @@ class Visualize(PrimitivesBASE):
         """Tile amplifiers into one extension per array (or one for all) without interpolating."""
         outputs = []
         for ad in adinputs:
-            if self._done_before(ad, "tileArrays"):
+            if self._already_done(ad, "tileArrays"):
                 outputs.append(ad)
                 continue
             groups = group_arrays(ad)
@@ -489,7 +480,7 @@ class Visualize(PrimitivesBASE):
         """
         outputs = []
         for ad in adinputs:
-            if self._done_before(ad, "mosaicDetectors"):
+            if self._already_done(ad, "mosaicDetectors"):
                 outputs.append(ad)
                 continue
             out = self._new_frame(ad)

@@ -148,7 +148,7 @@ class GMOSImage(GMOS, Image, Photometry):
         Gemini illumination masks, the flat itself tells where no light fell.
         """
         for ad in adinputs:
-            if self._done_before(ad, "normalizeFlat"):
+            if self._already_done(ad, "normalizeFlat"):
                 continue
             if params["separate_ext"]:
                 levels = []
@@ -281,7 +281,7 @@ class GMOSImage(GMOS, Image, Photometry):
     )
     def QECorrect(self, adinputs=None, **params):
         """Scale CCD1 and CCD3 so that their sky next to CCD2 matches CCD2's (``QEFACTOR``)."""
-        todo = [ad for ad in adinputs if not self._done_before(ad, "QECorrect")]
+        todo = [ad for ad in adinputs if not self._already_done(ad, "QECorrect")]
         given = params["factors"]
         if given is not None and len(given) != 2:
             raise PrimitiveError(f"QECorrect: factors must be two numbers (CCD1, CCD3), got "
@@ -655,7 +655,7 @@ class GMOSImage(GMOS, Image, Photometry):
         """
         todo = []
         for ad in adinputs:
-            if self._done_before(ad, "fringeCorrect"):
+            if self._already_done(ad, "fringeCorrect"):
                 continue
             if not self._needs_fringe_correction(ad) and params["do_cal"] != "force":
                 self.log.stdinfo(f"{ad.filename}: filter {ad.filter_name(pretty=True)} on the "

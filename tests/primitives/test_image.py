@@ -412,3 +412,16 @@ def test_missing_exposure_time_is_an_error_naming_the_file(detected):
     del inputs[1].phu["EXPTIME"]
     with pytest.raises(PrimitiveError, match=inputs[1].filename):
         F2Image(inputs).scaleCountsToReference()
+
+
+def test_apply_dq_plane_twice_leaves_the_frame_unchanged(f2_frames, caplog):
+    """The second call finds its APPLYDQ timestamp, warns and passes the frame through."""
+    frames, _ = f2_frames
+    ad = copy.deepcopy(frames[0])
+    p = F2Image([ad])
+    p.applyDQPlane(replace_value=-5.0)
+    once = np.array(ad[0].data)
+    ad[0].mask = np.full(ad[0].shape, DQ.bad_pixel, np.uint16)   # would all be replaced
+    p.applyDQPlane(replace_flags=DQ.bad_pixel, replace_value=-7.0)
+    np.testing.assert_array_equal(np.asarray(ad[0].data), once)
+    assert "already been processed by applyDQPlane" in caplog.text
