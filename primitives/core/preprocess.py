@@ -55,6 +55,7 @@ from astrodata.provenance import add_provenance, md5sum
 from gempy.library import sky as skylib
 from primitives.base import PrimitivesBASE
 from primitives.core import flat_error
+from primitives.core.frame_sections import binning_of, sections_of
 from primitives.core.stack import robust_level
 from primitives.errors import ParameterError, PrimitiveError
 from primitives.params import Param, primitive, resolve_params
@@ -89,23 +90,6 @@ def _open(value: Any) -> Any:
         return astrodata.open(os.fspath(value))
     except astrodata.AstroDataError as err:
         raise PrimitiveError(f"cannot open calibration {value}: {err}") from err
-
-
-def _sections(ad: Any, name: str) -> list[Section | None]:
-    try:
-        values = _as_list(getattr(ad, name)())
-    except (AttributeError, TypeError):
-        return [None] * len(ad)
-    if len(values) != len(ad):
-        return [None] * len(ad)
-    return [v if isinstance(v, Section) else None for v in values]
-
-
-def _binning(ad: Any) -> tuple[int, int]:
-    try:
-        return int(ad.detector_x_bin() or 1), int(ad.detector_y_bin() or 1)
-    except (AttributeError, TypeError, ValueError):
-        return 1, 1
 
 
 def _contains(outer: Section, inner: Section) -> bool:
@@ -159,18 +143,18 @@ def matching_calibration(ad: Any, cal: Any, caltype: str = "calibration") -> lis
     PrimitiveError
         If the binnings differ or an extension has no counterpart.
     """
-    if _binning(ad) != _binning(cal):
-        raise PrimitiveError(f"{ad.filename}: binning {_binning(ad)} differs from that of the "
-                             f"{caltype} {cal.filename} {_binning(cal)}")
-    sci_det, cal_det = _sections(ad, "detector_section"), _sections(cal, "detector_section")
+    if binning_of(ad) != binning_of(cal):
+        raise PrimitiveError(f"{ad.filename}: binning {binning_of(ad)} differs from that of the "
+                             f"{caltype} {cal.filename} {binning_of(cal)}")
+    sci_det, cal_det = sections_of(ad, "detector_section"), sections_of(cal, "detector_section")
     if len(ad) == len(cal) and all(
         tuple(e.shape) == tuple(c.shape) and (s is None or d is None or s == d)
         for e, c, s, d in zip(ad, cal, sci_det, cal_det, strict=True)
     ):
         return [_fresh(c.nddata) for c in cal]
 
-    xbin, ybin = _binning(ad)
-    sci_data, cal_data = _sections(ad, "data_section"), _sections(cal, "data_section")
+    xbin, ybin = binning_of(ad)
+    sci_data, cal_data = sections_of(ad, "data_section"), sections_of(cal, "data_section")
     sci_names = _as_list(ad.array_name()) if hasattr(ad, "array_name") else [None] * len(ad)
     cal_names = _as_list(cal.array_name()) if hasattr(cal, "array_name") else [None] * len(cal)
     if len(sci_names) != len(ad):
@@ -261,8 +245,8 @@ def _field_radius(ad: Any) -> float:
     scale = ad.pixel_scale()
     if scale is None:
         raise PrimitiveError(f"{ad.filename}: no pixel scale, cannot size the field of view")
-    sections = _sections(ad, "detector_section")
-    xbin, ybin = _binning(ad)
+    sections = sections_of(ad, "detector_section")
+    xbin, ybin = binning_of(ad)
     if all(s is not None for s in sections):
         width = (max(s.x2 for s in sections) - min(s.x1 for s in sections)) / xbin
         height = (max(s.y2 for s in sections) - min(s.y1 for s in sections)) / ybin
@@ -288,7 +272,7 @@ def _configuration(ad: Any) -> tuple:
         None if exptime is None else round(float(exptime), 2),
         _optional(ad, "coadds"),
         _optional(ad, "read_mode"),
-        _binning(ad),
+        binning_of(ad),
         tuple(tuple(ext.shape) for ext in ad),
     )
 

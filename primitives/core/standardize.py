@@ -50,6 +50,7 @@ import astrodata
 from astrodata import DQ, Section
 from astrodata.wcs import fits_header_to_gwcs
 from primitives.base import PrimitivesBASE
+from primitives.core.frame_sections import binning_of
 from primitives.errors import CalibrationNotFoundError, PrimitiveError
 from primitives.params import Param, primitive
 
@@ -233,13 +234,6 @@ def _section_of(ext: Any, name: str) -> Section | None:
     return value if isinstance(value, Section) else None
 
 
-def _binning(ad: Any) -> tuple[int, int]:
-    try:
-        return int(ad.detector_x_bin() or 1), int(ad.detector_y_bin() or 1)
-    except (AttributeError, TypeError, ValueError):
-        return 1, 1
-
-
 def _block_or(array: np.ndarray, factor_y: int, factor_x: int) -> np.ndarray:
     """Rebin a DQ array by ORing blocks of factor_y x factor_x pixels."""
     ny, nx = array.shape[0] // factor_y, array.shape[1] // factor_x
@@ -281,8 +275,8 @@ def _clip_plane(ad: Any, index: int, aux_ext: Any, aux: Any) -> np.ndarray:
             f"{ad.filename}: {aux.filename} extension {aux_ext.id} (shape {plane.shape}) does "
             f"not match extension {index + 1} (shape {shape}) and its detector section does "
             f"not cover the data's")
-    sci_xbin, sci_ybin = _binning(ad)
-    aux_xbin, aux_ybin = _binning(aux)
+    sci_xbin, sci_ybin = binning_of(ad)
+    aux_xbin, aux_ybin = binning_of(aux)
     x0 = (sci_det.x1 - aux_det.x1) // aux_xbin
     y0 = (sci_det.y1 - aux_det.y1) // aux_ybin
     x1 = x0 + (sci_det.x2 - sci_det.x1) // aux_xbin
@@ -464,7 +458,7 @@ class Standardize(PrimitivesBASE):
                 raise PrimitiveError(f"{ad.filename} has {len(ad)} extension(s); raw "
                                      f"{instrument} data have {allowed}")
             if "IMAGE" in ad.tags:
-                xbin, ybin = _binning(ad)
+                xbin, ybin = binning_of(ad)
                 if xbin != ybin:
                     self.log.warning(f"{ad.filename} is binned {xbin}x{ybin} (not square)")
             self.log.fullinfo(f"{ad.filename}: {instrument} data with {len(ad)} "

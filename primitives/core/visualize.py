@@ -52,6 +52,7 @@ from astrodata import DQ, Section
 from astrodata.nddata import NDAstroData
 from gempy.library.resample import resample_image, shift_wcs
 from primitives.base import PrimitivesBASE
+from primitives.core.frame_sections import binning_of, sections_of
 from primitives.errors import PrimitiveError
 from primitives.params import Param, primitive
 
@@ -106,24 +107,6 @@ class ArrayGeometry:
     centre: tuple[float, float]
 
 
-def _sections(ad: Any, name: str) -> list[Section | None]:
-    try:
-        values = getattr(ad, name)()
-    except (AttributeError, TypeError):
-        return [None] * len(ad)
-    values = list(values) if isinstance(values, (list, tuple)) else [values]
-    if len(values) != len(ad):
-        return [None] * len(ad)
-    return [v if isinstance(v, Section) else None for v in values]
-
-
-def _binning(ad: Any) -> tuple[int, int]:
-    try:
-        return int(ad.detector_x_bin() or 1), int(ad.detector_y_bin() or 1)
-    except (AttributeError, TypeError, ValueError):
-        return 1, 1
-
-
 def _union(sections: list[Section]) -> Section:
     return Section(min(s.x1 for s in sections), max(s.x2 for s in sections),
                    min(s.y1 for s in sections), max(s.y2 for s in sections))
@@ -138,10 +121,10 @@ def group_arrays(ad: Any) -> list[ArrayGroup]:
         If an extension has no detector section, or its data section does
         not have the size its detector section implies.
     """
-    xbin, ybin = _binning(ad)
-    detector = _sections(ad, "detector_section")
-    array = _sections(ad, "array_section")
-    data = _sections(ad, "data_section")
+    xbin, ybin = binning_of(ad)
+    detector = sections_of(ad, "detector_section")
+    array = sections_of(ad, "array_section")
+    data = sections_of(ad, "data_section")
     groups: dict[tuple[int, int], list[int]] = {}
     for index in range(len(ad)):
         det = detector[index]
@@ -306,10 +289,10 @@ class Visualize(PrimitivesBASE):
 
     def _tile_group(self, ad: Any, group: ArrayGroup, sci_only: bool) -> _Tile:
         """The amplifiers of one array side by side (no interpolation)."""
-        xbin, ybin = _binning(ad)
+        xbin, ybin = binning_of(ad)
         box = group.array_box
         shape = ((box.y2 - box.y1) // ybin, (box.x2 - box.x1) // xbin)
-        data_sections = _sections(ad, "data_section")
+        data_sections = sections_of(ad, "data_section")
         data = np.zeros(shape, dtype=np.float32)
         covered = np.zeros(shape, dtype=bool)
         exts = [ad[i] for i in group.indices]
@@ -372,7 +355,7 @@ class Visualize(PrimitivesBASE):
     def _place_tiles(self, ad: Any, groups: list[ArrayGroup], tiles: list[_Tile],
                      sci_only: bool) -> _Tile:
         """All array tiles into one image, separated by the tile gaps."""
-        xbin, ybin = _binning(ad)
+        xbin, ybin = binning_of(ad)
         gap_x, gap_y = self._tile_gaps(ad)
         xs = sorted({g.detector_box.x1 for g in groups})
         ys = sorted({g.detector_box.y1 for g in groups})
@@ -501,7 +484,7 @@ class Visualize(PrimitivesBASE):
 
     def _mosaic(self, ad: Any, groups: list[ArrayGroup], tiles: list[_Tile],
                 geometry: list[ArrayGeometry], reference: int, params: dict) -> _Tile:
-        binning = _binning(ad)
+        binning = binning_of(ad)
         transforms = [mosaic_transform(g, geometry[reference], grp.array_box, binning)
                       for g, grp in zip(geometry, groups, strict=True)]
         lows, highs = [], []
