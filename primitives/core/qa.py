@@ -41,7 +41,7 @@ METRICS_FILE = "qa_metrics.jsonl"
 
 #: PHU keyword -> meaning, written by the metric primitives.
 METRIC_KEYWORDS: dict[str, str] = {
-    "MEANFWHM": "measureIQ: mean FWHM_IMAGE (half-light diameter) of point sources (arcsec)",
+    "MEANFWHM": "measureIQ: mean FWHM_IMAGE of point sources (arcsec)",
     "FWHMSTD": "measureIQ: standard deviation of their FWHM (arcsec)",
     "ZFWHM": "measureIQ: MEANFWHM corrected to zenith, x airmass^-0.6 (arcsec)",
     "MEANELLP": "measureIQ: mean ellipticity (1 - b/a) of the point sources",
@@ -201,8 +201,8 @@ class QA(PrimitivesBASE):
         Point sources: unflagged, S/N >= 10, ellipticity <= 0.5, on the
         stellar locus (FWHM within 30% of the lower quartile of those
         sources' FWHMs), outliers beyond 3 robust sigma removed. The FWHM is
-        the OBJCAT's ``FWHM_IMAGE`` (twice the half-light radius: the FWHM
-        of a Gaussian star, 1.21 x the FWHM of a Moffat beta=3.5 one). Writes
+        the OBJCAT's ``FWHM_IMAGE`` (the FWHM of a Moffat profile fitted to
+        each star, i.e. of the PSF convolved with the pixel). Writes
         ``MEANFWHM``, ``FWHMSTD``, ``ZFWHM``, ``MEANELLP``, ``IQNSRC``; a frame
         without OBJCAT or point source gets a warning and no keyword.
         """
