@@ -118,7 +118,7 @@ class FitsFile:
                         self._buffer = np.frombuffer(bytearray(fh.read()), dtype=np.uint8)
                 else:
                     self._buffer = np.memmap(self.path, dtype=np.uint8, mode="c")
-                    _MAPPED_FILES.add(self)
+                    _track_mapping(self._buffer)
             except (OSError, EOFError) as err:
                 raise FileFormatError(f"{self.path}: cannot read pixels ({err})") from None
         return self._buffer
@@ -134,29 +134,7 @@ class FitsFile:
         pages that ``/proc/self/pagemap`` shows as file pages are dropped, so
         no change is ever lost.
         """
-        buf = self._buffer
-        handle = getattr(buf, "_mmap", None)
-        page = mmap.PAGESIZE
-        if handle is None or buf.size == 0 or buf.ctypes.data % page:
-            return 0
-        n_pages = (buf.size + page - 1) // page
-        try:
-            with open("/proc/self/pagemap", "rb") as pagemap:
-                pagemap.seek(buf.ctypes.data // page * 8)
-                entries = np.frombuffer(pagemap.read(n_pages * 8), dtype="<u8")
-        except OSError:
-            return 0
-        if entries.size != n_pages:
-            return 0
-        # bit 63: present; bit 61: a file page (not a private copy made by a write)
-        clean = ((entries >> np.uint64(63)) & (entries >> np.uint64(61)) & np.uint64(1)) \
-            .astype(bool)
-        if not clean.any():
-            return 0
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], clean.view(np.int8), [0]))))
-        for first, stop in zip(edges[::2], edges[1::2], strict=True):
-            handle.madvise(mmap.MADV_DONTNEED, int(first) * page, int(stop - first) * page)
-        return int(clean.sum()) * page
+        return _drop_clean_pages_of(self._buffer)
 
     def same_on_disk(self) -> bool:
         """Whether the file is still the one whose headers were read (size, time, inode)."""
@@ -184,8 +162,41 @@ class FitsFile:
         return np.ndarray(info.shape, dtype=dtype, buffer=buf, offset=info.data_offset)
 
 
-#: Files whose pixels are memory-mapped now (for :func:`drop_clean_pages`).
-_MAPPED_FILES: weakref.WeakSet[FitsFile] = weakref.WeakSet()
+def _drop_clean_pages_of(buf: np.ndarray | None) -> int:
+    """:meth:`FitsFile.drop_clean_pages` of one mapped buffer (a ``np.memmap``); bytes dropped."""
+    handle = getattr(buf, "_mmap", None)
+    page = mmap.PAGESIZE
+    if handle is None or buf.size == 0 or buf.ctypes.data % page:
+        return 0
+    n_pages = (buf.size + page - 1) // page
+    try:
+        with open("/proc/self/pagemap", "rb") as pagemap:
+            pagemap.seek(buf.ctypes.data // page * 8)
+            entries = np.frombuffer(pagemap.read(n_pages * 8), dtype="<u8")
+    except OSError:
+        return 0
+    if entries.size != n_pages:
+        return 0
+    # bit 63: present; bit 61: a file page (not a private copy made by a write)
+    clean = ((entries >> np.uint64(63)) & (entries >> np.uint64(61)) & np.uint64(1)) \
+        .astype(bool)
+    if not clean.any():
+        return 0
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], clean.view(np.int8), [0]))))
+    for first, stop in zip(edges[::2], edges[1::2], strict=True):
+        handle.madvise(mmap.MADV_DONTNEED, int(first) * page, int(stop - first) * page)
+    return int(clean.sum()) * page
+
+
+#: The maps of the files whose pixels are mapped now (for :func:`drop_clean_pages`). The
+#: maps themselves are tracked, not their FitsFile: pixel arrays read from a file are
+#: views that keep its map alive after the FitsFile object is gone.
+_MAPPED_BUFFERS: dict[int, weakref.ref] = {}
+
+
+def _track_mapping(buf: np.memmap) -> None:
+    key = id(buf)
+    _MAPPED_BUFFERS[key] = weakref.ref(buf, lambda _ref: _MAPPED_BUFFERS.pop(key, None))
 
 
 def drop_clean_pages() -> int:
@@ -196,7 +207,8 @@ def drop_clean_pages() -> int:
     """
     if not hasattr(mmap, "MADV_DONTNEED"):
         return 0
-    return sum(file.drop_clean_pages() for file in list(_MAPPED_FILES))
+    buffers = [ref() for ref in list(_MAPPED_BUFFERS.values())]
+    return sum(_drop_clean_pages_of(buf) for buf in buffers if buf is not None)
 
 
 class FitsLazyArray(LazyArray):
@@ -268,6 +280,10 @@ class FitsLazyArray(LazyArray):
                 file._buffer = np.array(self.file._buffer)
             else:
                 file._buffer = None
+                if not file.compressed and file.same_on_disk():
+                    # mapped now (no page is read): the copy keeps these pixels even
+                    # if the file is replaced or deleted later (a rolling checkpoint)
+                    file.buffer()
             memo[id(self.file)] = file
         return FitsLazyArray(file, self.info, self.force_dtype)
 

@@ -56,6 +56,7 @@ Execution hooks (set by the recipe system; None when the class is used alone):
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import copy
 import ctypes
@@ -106,6 +107,7 @@ __all__ = [
     "UnknownParameterError",
     "file_digest",
     "independent_copy",
+    "is_large_frame",
     "normalize_ucals",
     "refer_to_file",
     "release_freed_memory",
@@ -160,21 +162,13 @@ def normalize_ucals(ucals: Any) -> dict[str, str]:
 def independent_copy(ad: Any) -> Any:
     """A deep copy of `ad` whose pixel arrays share nothing with `ad`.
 
-    Pixels not yet read are read into the copy: a lazily loaded plane of a
-    deep copy may otherwise be a view of the same memory map as the
-    original's, so that an in-place change of one would show in the other.
+    Planes in memory are copied. Planes still in their file stay there: the
+    copy maps the file again, copy-on-write (``FitsLazyArray.__deepcopy__``),
+    so an in-place change of one object never shows in the other, and a copy
+    of frames kept on disk (a stream read into another) costs no memory
+    until its pixels are used.
     """
-    duplicate = copy.deepcopy(ad)
-    for ext in duplicate:
-        nd = ext.nddata
-        if nd.is_loaded():
-            continue
-        nd.data = np.array(nd.data)
-        if nd.has_mask():
-            nd.mask = np.array(nd.mask)
-        if nd.has_variance():
-            nd.variance = np.array(nd.variance)
-    return duplicate
+    return copy.deepcopy(ad)
 
 
 def _load_libc_trim() -> Callable[[int], int] | None:
@@ -188,7 +182,7 @@ def _load_libc_trim() -> Callable[[int], int] | None:
 _MALLOC_TRIM = _load_libc_trim()
 
 
-def release_freed_memory() -> None:
+def release_freed_memory(collect: bool = True) -> None:
     """Free unreachable objects now and give the freed heap back to the system.
 
     AstroData objects hold reference cycles (extensions and their parent), so
@@ -197,12 +191,21 @@ def release_freed_memory() -> None:
     unless asked to trim it; and pages of memory-mapped files read by a step
     stay resident while their object lives. Between steps (and after each
     worker task) the memory a reduction holds is thus only what its live
-    objects need.
+    objects need. ``collect=False`` skips the collector (tens of ms with
+    many objects alive), for use after each frame of a step.
     """
-    gc.collect()
+    if collect:
+        gc.collect()
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
     drop_clean_pages()
+
+
+def _released_after_each(items: Iterable[Any]) -> Iterator[Any]:
+    """`items`, with :func:`release_freed_memory` (without the collector) after each."""
+    for item in items:
+        yield item
+        release_freed_memory(collect=False)
 
 
 def refer_to_file(ad: Any, path: str | os.PathLike) -> bool:
@@ -431,6 +434,8 @@ def _pixels_unread(ad: Any) -> bool:
 
 #: Pixels in the outputs of a step beyond which the memory it freed is released at once.
 RELEASE_MIN_PIXELS = 1 << 22
+#: Pixels of an output from which :meth:`PrimitivesBASE.settle` puts it on disk during its step.
+SETTLE_MIN_PIXELS = 1 << 20
 
 
 def _holds_large_images(outputs: list) -> bool:
@@ -439,6 +444,14 @@ def _holds_large_images(outputs: list) -> bool:
         with contextlib.suppress(AttributeError, TypeError):
             total += _pixel_count(ad)
     return total >= RELEASE_MIN_PIXELS
+
+
+def is_large_frame(ad: Any) -> bool:
+    """Whether `ad` has at least ``SETTLE_MIN_PIXELS`` pixels (its memory is worth managing)."""
+    try:
+        return _pixel_count(ad) >= SETTLE_MIN_PIXELS
+    except (AttributeError, TypeError):
+        return False
 
 
 def _pixel_count(ad: Any) -> int:
@@ -629,11 +642,16 @@ class PrimitivesBASE:
 
         The bar (tqdm, an optional dependency) appears only when stderr is a
         TTY, the loop has more than one item and logging is not in quiet
-        mode; otherwise `items` is returned unchanged (logs and CI stay clean).
+        mode (logs and CI stay clean). For large frames, the memory each
+        iteration freed, and the pages of memory-mapped files it read, are
+        given back before the next one (:func:`release_freed_memory`): a loop
+        over N frames read from their files then holds one of them at a time.
         """
         items = list(items)
         bar = self._progress_bar(len(items), desc or self.myself() or "", items)
-        return items if bar is None else bar
+        loop = items if bar is None else bar
+        large = any(is_large_frame(ad) for ad in items)
+        return _released_after_each(loop) if large else loop
 
     @staticmethod
     def _progress_bar(total: int, desc: str, items: list | None = None) -> Any:
@@ -700,6 +718,57 @@ class PrimitivesBASE:
                 _SECONDS_PER_FILE[label] = (time.perf_counter() - start) / len(adinputs)
             return results
         return self._parallel_map(func, adinputs, label)
+
+    def settle(self, ad: Any, index: int) -> bool:
+        """Put `ad`, finished output number `index` of the running step, on disk now.
+
+        A step whose results the step cache saves writes each large output
+        where its checkpoint goes as soon as it is complete (as a worker
+        does), and `ad` then refers to that file's copy-on-write map: its
+        pixels stop being private memory, so a step producing many frames
+        holds one at a time instead of all of them. The checkpoint is then
+        not written again at the end of the step. Nothing happens (False)
+        outside a top-level step that saves its results, for frames smaller
+        than ``SETTLE_MIN_PIXELS``, or when FITS cannot hold `ad` exactly
+        (a WCS without an exact FITS form): `ad` stays in memory, as before.
+        Call it once the output will not change any more (after ``mark`` and
+        ``update_filename``).
+        """
+        context = self._step_context
+        if context is None or not getattr(context, "saves_results", False) \
+                or len(self._call_stack) != 1:
+            return False
+        if not is_large_frame(ad):
+            return False
+        path = context.object_target(index)[0]
+        write_scratch(ad, path)
+        if not written_exactly(path):
+            os.unlink(path)
+            return False
+        context.register_result(ad, path, file_digest(path))
+        refer_to_file(ad, path)
+        return True
+
+    def _per_file_settled(self, call: _PerFileCall, adinputs: list) -> list:
+        """A per-file step run here, input by input, each output settled at once (see settle)."""
+        outputs = []
+        began = time.perf_counter()
+        for index, ad in enumerate(self.progress(adinputs, call.name)):
+            out = call(ad)
+            self.settle(out, index)
+            outputs.append(out)
+            del ad, out
+            # the private pages of the frame just settled go back to the system now
+            release_freed_memory(collect=False)
+        _SECONDS_PER_FILE[call.name] = (time.perf_counter() - began) / len(adinputs)
+        return outputs
+
+    def _settles_per_file(self, adinputs: list) -> bool:
+        """Whether a per-file step on `adinputs` run here is worth settling input by input."""
+        context = self._step_context
+        if len(adinputs) < 2 or context is None or not getattr(context, "saves_results", False):
+            return False
+        return any(is_large_frame(ad) for ad in adinputs)
 
     def _release_idle_workers(self, adinputs: list) -> None:
         """Stop idle pool workers before a step that holds large frames (see executors)."""
@@ -849,6 +918,8 @@ class PrimitivesBASE:
                 if per_file and self._parallel_worthwhile(adinputs, name):
                     outputs = self._parallel_map(_PerFileCall(self, name, params), adinputs,
                                                  name)
+                elif per_file and self._settles_per_file(adinputs):
+                    outputs = self._per_file_settled(_PerFileCall(self, name, params), adinputs)
                 else:
                     if top_level and not per_file:
                         self._release_idle_workers(adinputs)
@@ -922,6 +993,8 @@ class PrimitivesBASE:
             tasks.append(_ParallelTask(func, self._transfer(ad), path, key, depth, level,
                                        os.getcwd()))
         futures = [executor.submit(_run_parallel_task, task) for task in tasks]
+        if getattr(executor, "main_works", False):
+            self._work_alongside(futures, tasks, getattr(executor, "pool_size", 1))
         bar = self._progress_bar(len(futures), desc or self.myself() or "parallel")
         for _ in executor.as_completed(futures):
             if bar is not None:
@@ -949,6 +1022,48 @@ class PrimitivesBASE:
                     frame=frame if use.frame == 0 else None))
             outputs.append(value)
         return outputs
+
+    def _work_alongside(self, futures: list, tasks: list, n_workers: int) -> None:
+        """Run here, from the last, the tasks no worker has started (``executor.main_works``).
+
+        A task is taken only if its future can still be cancelled (no worker
+        has it); its result replaces the future. The workers take tasks from
+        the front (the first `n_workers` are always theirs), so both ends
+        meet: the machine's cores work without one more worker process and
+        its memory.
+        """
+        for index in range(len(futures) - 1, n_workers - 1, -1):
+            if not futures[index].cancel():
+                continue
+            done: concurrent.futures.Future = concurrent.futures.Future()
+            done.set_result(self._run_task_here(tasks[index]))
+            futures[index] = done
+
+    def _run_task_here(self, task: _ParallelTask) -> _TaskResult:
+        """Run a worker's task in this process, exactly as a worker would.
+
+        The task works on its own copy of the input (the step's input objects
+        stay as they are, and the copy's pixels go with the task); its log is
+        kept for the in-order replay and not shown now; the state a worker
+        task sets on its primitive object is restored afterwards.
+        """
+        source = task.source
+        if not isinstance(source, FileRef):
+            task = task._replace(source=independent_copy(source))
+        root = logging.getLogger()
+        handlers = list(root.handlers)
+        saved = (self.caldb, self._calibrations_used, self._nested_names,
+                 list(self._call_stack))
+        for handler in handlers:
+            root.removeHandler(handler)
+        self._call_stack.clear()
+        try:
+            return _run_parallel_task(task)
+        finally:
+            for handler in handlers:
+                root.addHandler(handler)
+            self.caldb, self._calibrations_used, self._nested_names, stack = saved
+            self._call_stack[:] = stack
 
     def _write_after(self, outputs: list) -> None:
         writer = getattr(self, "writeOutputs", None)

@@ -111,7 +111,9 @@ from primitives.base import (
     FileRef,
     PrimitiveCall,
     file_digest,
+    is_large_frame,
     refer_to_file,
+    release_freed_memory,
     write_scratch,
     written_exactly,
 )
@@ -918,6 +920,10 @@ class StepCache:
         # map instead of private arrays (pages resident only while used).
         if write():
             refer_to_file(ad, path)
+            if is_large_frame(ad):
+                # writing read every page of the frame's previous file: given back now,
+                # so that saving the N frames of a step holds one of them at a time
+                release_freed_memory(collect=False)
         return info, None
 
     def _worth_keeping(self, after: _State, seconds: float) -> bool:

@@ -203,25 +203,39 @@ class LocalExecutor:
     shared : bool
         Use the process-wide pool for these settings (created once, reused by
         later reductions) instead of a private one closed by :meth:`close`.
+    main_works : bool
+        The submitting process works too: the pool has ``jobs - 1`` workers
+        and the caller runs the tasks no worker has taken yet
+        (``PrimitivesBASE`` per-file steps do, see ``main_works``). ``jobs``
+        processes then compute, and one process less holds its own copy of
+        the interpreter, the libraries and a frame (~400 MB for a 2048x2048
+        frame).
     """
 
     def __init__(self, jobs: int | None = None, start_method: str | None = None,
-                 min_pixels: int = DEFAULT_MIN_PIXELS, shared: bool = True) -> None:
+                 min_pixels: int = DEFAULT_MIN_PIXELS, shared: bool = True,
+                 main_works: bool = False) -> None:
         self.max_workers = int(jobs) if jobs else default_jobs()
         if self.max_workers < 1:
             raise ReduceError(f"jobs={jobs}: at least one worker is needed")
         self.start_method = _start_method(start_method)
         self.min_pixels = int(min_pixels)
         self.shared = shared
+        self.main_works = bool(main_works) and self.max_workers > 1
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     def __repr__(self) -> str:
         return f"LocalExecutor(jobs={self.max_workers}, start_method={self.start_method!r})"
 
+    @property
+    def pool_size(self) -> int:
+        """Worker processes of the pool (``jobs``, or ``jobs - 1`` when the caller works too)."""
+        return self.max_workers - 1 if self.main_works else self.max_workers
+
     def _get_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._pool is not None:
             return self._pool
-        key = (self.max_workers, self.start_method)
+        key = (self.pool_size, self.start_method)
         with _POOLS_LOCK:
             pool = _POOLS.get(key) if self.shared else None
             if pool is None:
@@ -231,7 +245,7 @@ class LocalExecutor:
                     # compiles nothing and starts no thread: fork-safe)
                     context.set_forkserver_preload(_preload_modules())
                 pool = concurrent.futures.ProcessPoolExecutor(
-                    max_workers=self.max_workers, mp_context=context,
+                    max_workers=self.pool_size, mp_context=context,
                     initializer=_init_worker)
                 if self.shared:
                     _POOLS[key] = pool
@@ -265,7 +279,7 @@ class LocalExecutor:
 
     def _discard(self) -> None:
         with _POOLS_LOCK:
-            key = (self.max_workers, self.start_method)
+            key = (self.pool_size, self.start_method)
             if _POOLS.get(key) is self._pool:
                 del _POOLS[key]
         self._pool = None

@@ -96,7 +96,7 @@ class Bookkeeping(PrimitivesBASE):
         ``force`` (their pixels are read from the input file on demand anyway).
         """
         outputs = []
-        for ad in adinputs:
+        for ad in self.progress(adinputs):
             unchanged = ad.filename == ad.orig_filename or not ad.filename
             if unchanged and not params["force"]:
                 outputs.append(ad)

@@ -97,13 +97,21 @@ def _contains(outer: Section, inner: Section) -> bool:
             and outer.y1 <= inner.y1 and inner.y2 <= outer.y2)
 
 
-def _fresh(nd: NDAstroData) -> NDAstroData:
-    """An NDAstroData holding copies of the data, variance and mask of `nd`."""
-    variance = nd.variance
-    mask = nd.mask
-    return NDAstroData(np.array(nd.data),
-                       variance=None if variance is None else np.array(variance),
-                       mask=None if mask is None else np.array(mask))
+def _read_only(nd: NDAstroData) -> NDAstroData:
+    """An NDAstroData whose data, variance and mask are read-only views of those of `nd`.
+
+    A calibration is applied to many frames and never changed: a view costs
+    no copy (and, for a calibration read from its file, only pages of the
+    page cache), while writing into it raises instead of corrupting it.
+    """
+    def view(array: Any) -> np.ndarray | None:
+        if array is None:
+            return None
+        array = np.asarray(array).view()
+        array.setflags(write=False)
+        return array
+
+    return NDAstroData(view(nd.data), variance=view(nd.variance), mask=view(nd.mask))
 
 
 def _sharing_copy(ad: Any) -> Any:
@@ -136,7 +144,8 @@ def matching_calibration(ad: Any, cal: Any, caltype: str = "calibration") -> lis
     Returns
     -------
     list of NDAstroData
-        One per science extension, holding copies (data, variance, mask).
+        One per science extension, holding read-only views of the calibration's
+        data, variance and mask (no copy: they must not be changed in place).
 
     Raises
     ------
@@ -151,7 +160,7 @@ def matching_calibration(ad: Any, cal: Any, caltype: str = "calibration") -> lis
         tuple(e.shape) == tuple(c.shape) and (s is None or d is None or s == d)
         for e, c, s, d in zip(ad, cal, sci_det, cal_det, strict=True)
     ):
-        return [_fresh(c.nddata) for c in cal]
+        return [_read_only(c.nddata) for c in cal]
 
     xbin, ybin = binning_of(ad)
     sci_data, cal_data = sections_of(ad, "data_section"), sections_of(cal, "data_section")
@@ -183,7 +192,7 @@ def matching_calibration(ad: Any, cal: Any, caltype: str = "calibration") -> lis
             y0 = (ds.y1 - dc.y1) // ybin + cal_origin.y1 - sci_origin.y1
             if x0 < 0 or y0 < 0 or x0 + nx > cal_ext.shape[1] or y0 + ny > cal_ext.shape[0]:
                 continue
-            found = _fresh(cal_ext.nddata.window[y0:y0 + ny, x0:x0 + nx])
+            found = _read_only(cal_ext.nddata.window[y0:y0 + ny, x0:x0 + nx])
             break
         if found is None:
             raise PrimitiveError(
@@ -902,6 +911,8 @@ class Preprocess(PrimitivesBASE):
             del target.SKYTABLE
             self.mark(target)
             target.update_filename(suffix=params["suffix"], strip=True)
+            # on disk now: the step holds one output's pixels at a time
+            self.settle(target, i)
             outputs.append(target)
             for old in [k for k in stacks if k not in keys[i + 1:]]:
                 del stacks[old]

@@ -25,7 +25,6 @@ from astropy.table import Table, vstack
 
 import astrodata
 from astrodata import DQ
-from astrodata.fits import drop_clean_pages
 from gempy.library._wcs import SkyWCS
 from gempy.library.resample import (
     INTERPOLANTS,
@@ -35,7 +34,7 @@ from gempy.library.resample import (
     resample_image,
 )
 from gempy.library.resample import pixel_scale as wcs_pixel_scale
-from primitives.base import PrimitivesBASE
+from primitives.base import PrimitivesBASE, release_freed_memory
 from primitives.core.pixel_replacement import replace_flagged_pixels
 from primitives.core.register import affine_model
 from primitives.errors import PrimitiveError
@@ -232,16 +231,16 @@ class Resample(PrimitivesBASE):
                             if params["pixel_scale"] is not None else "")
                          + (f" (PA {params['pa']} deg)" if params["pa"] is not None else ""))
         start = 0
-        for ad in self.progress(adinputs):
+        for index, ad in enumerate(self.progress(adinputs)):
             ad_mappings = mappings[start:start + len(ad)]
             start += len(ad)
             self._resample_one(ad, ad_mappings, shape, out_wcs, params)
-            # the frame's input pixels were read from its memory-mapped file:
-            # give those pages back now rather than after the step, so the
-            # step holds one input at a time next to the outputs
-            drop_clean_pages()
             self.mark(ad)
             ad.update_filename(suffix=params["suffix"], strip=True)
+            # the output goes to disk now (the step holds one frame at a time),
+            # and the pages of the input read from its memory-mapped file go back
+            self.settle(ad, index)
+            release_freed_memory(collect=False)
         return adinputs
 
     def _resample_reference(self, adinputs: list, reference: Any) -> Any:

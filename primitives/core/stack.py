@@ -162,15 +162,27 @@ def _gather(values: Sequence[Any]) -> list:
 
 
 class _WindowCache:
-    """The rows of one unread extension last asked for, read once for all its planes."""
+    """The rows of one unread extension last asked for, read once for all its planes.
+
+    Before the next block is read, the pages of the extension's file read so
+    far are unmapped (``FitsFile.drop_clean_pages``; the page cache keeps
+    them): streaming N frames through a stack then keeps one block of each
+    resident, not the whole files.
+    """
 
     def __init__(self, nd: NDAstroData) -> None:
         self.nd = nd
         self.key: tuple[int, int] | None = None
         self.window: NDAstroData | None = None
+        self.files = {id(f): f for f in (getattr(a, "file", None) for a in
+                                         (nd._data, nd._lazy_variance, nd._mask))
+                      if f is not None and hasattr(f, "drop_clean_pages")}
 
     def rows(self, start: int, stop: int) -> NDAstroData:
         if self.key != (start, stop):
+            self.window = None
+            for file in self.files.values():
+                file.drop_clean_pages()
             self.window = self.nd.window[start:stop]
             self.key = (start, stop)
         return self.window

@@ -514,8 +514,10 @@ class Reduce:
         if jobs > 1:
             from recipe_system.executors import DEFAULT_MIN_PIXELS, LocalExecutor
 
+            # this process takes its share of the per-file work: jobs - 1 workers
             p.executor = LocalExecutor(jobs, min_pixels=self.min_pixels
-                                       if self.min_pixels is not None else DEFAULT_MIN_PIXELS)
+                                       if self.min_pixels is not None else DEFAULT_MIN_PIXELS,
+                                       main_works=True)
         record = self._reduction_record(adinputs, recipe, label, primitive_name, ucals, p)
         # the recipe owns the frames now (p.streams): keep only their paths, so that
         # frames the recipe replaces (flushPixels) are freed

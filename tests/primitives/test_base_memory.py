@@ -130,3 +130,40 @@ def test_dropping_clean_pages_keeps_every_change(tmp_path):
     assert dropped > 0                 # the pages only read were unmapped
     np.testing.assert_array_equal(ad[0].data, expected)
     np.testing.assert_array_equal(astrodata.open(str(path))[0].data, original)
+
+
+def test_pages_of_read_planes_are_dropped_after_their_file_object_is_gone(tmp_path):
+    # arrays read from a file keep its map alive once the lazy arrays (and the
+    # FitsFile holding the map) are dropped: the map itself must still be found
+    import gc
+
+    from astrodata.fits import drop_clean_pages
+
+    ad = _frame(shape=(300, 400))
+    path = tmp_path / "read.fits"
+    write_scratch(ad, path)
+    reopened = astrodata.open(str(path))
+    data = reopened[0].data            # loaded: a view of the map
+    expected = np.array(data)
+    del reopened
+    gc.collect()
+    assert drop_clean_pages() >= data.nbytes // 2
+    np.testing.assert_array_equal(data, expected)
+
+
+def test_independent_copy_of_a_frame_on_disk_reads_nothing_and_shares_nothing(tmp_path):
+    from primitives.base import independent_copy
+
+    ad = _frame()
+    expected = ad[0].data.copy()
+    path = tmp_path / "stream.fits"
+    write_scratch(ad, path)
+    assert refer_to_file(ad, path)
+    duplicate = independent_copy(ad)
+    assert not duplicate[0].nddata.is_loaded()     # still in the file: no memory
+    path.unlink()                                  # mapped already: survives
+    duplicate[0].data += 1.0
+    ad[0].variance *= 3.0
+    np.testing.assert_array_equal(ad[0].data, expected)
+    np.testing.assert_allclose(duplicate[0].data, expected + 1.0)
+    np.testing.assert_allclose(duplicate[0].variance, 2.5)

@@ -75,6 +75,26 @@ def test_dark_correct_subtracts_with_variance_dq_and_records_it(in_tmp):
     assert "master_dark.fits" in list(out.PROVENANCE["filename"])
 
 
+def test_one_dark_corrects_many_frames_and_is_never_changed(in_tmp):
+    # the calibration's planes are applied as read-only views, not copied per frame
+    from primitives.core.preprocess import matching_calibration
+
+    rng = np.random.default_rng(1)
+    dark_data = rng.normal(30, 2, SHAPE)
+    dark = _frame("S20131120S0115", dark_data, np.full(SHAPE, 4.0), None, "DARK")
+    frames = [_frame(f"S20131121S00{75 + i}", rng.normal(500, 20, SHAPE), np.full(SHAPE, 400.0))
+              for i in range(3)]
+    expected = [np.asarray(f[0].data) - dark_data.astype(np.float32) for f in frames]
+    outputs = F2Image(frames).darkCorrect(dark=dark)
+    for out, want in zip(outputs, expected, strict=True):
+        np.testing.assert_allclose(out[0].data, want, rtol=1e-6)
+    np.testing.assert_array_equal(dark[0].data, dark_data.astype(np.float32))
+    np.testing.assert_array_equal(dark[0].variance, 4.0)
+    part = matching_calibration(frames[0], dark, "dark")[0]
+    with pytest.raises(ValueError):
+        part.data[0, 0] = 0.0
+
+
 def test_dark_correct_refuses_other_exposure_times_and_units(caplog):
     sci = _frame("S20131121S0075", np.ones(SHAPE), exptime=120.0)
     dark = _frame("S20131120S0115", np.zeros(SHAPE), obstype="DARK", exptime=2.0)

@@ -43,10 +43,11 @@ def test_parallel_run_equals_serial_run_byte_for_byte(tmp_path, monkeypatch, f2_
         assert list(ha["primitive"]) == list(hb["primitive"]) == \
             ["scaleData", "addNoiseModel", "subtractRowMeans"]
         assert list(ha["args"]) == list(hb["args"])
-    # the per-file work ran in worker processes in the parallel run only
+    # the per-file work ran in a worker process in the parallel run only (this
+    # process may take its share of the files: main_works)
     ran = counted(tmp_path / "parallel")
     workers = {pid for name, _, pid in ran if name in ("scaleData", "rowMeans")}
-    assert workers and os.getpid() not in workers
+    assert workers - {os.getpid()}
     assert {pid for _, _, pid in counted(tmp_path / "serial")} == {os.getpid()}
     # the steps were recorded like serial ones: a second run reuses them
     monkeypatch.chdir(tmp_path / "parallel")
@@ -57,6 +58,23 @@ def test_parallel_run_equals_serial_run_byte_for_byte(tmp_path, monkeypatch, f2_
     assert [r.status for r in again.step_reports] == ["reused", "reused", "reused"]
     for name in again.output_filenames:
         assert pixels(tmp_path / "parallel" / name) == pixels(tmp_path / "serial" / name)
+
+
+def test_this_process_takes_its_share_of_the_files(workdir, f2_raw, caplog):
+    # jobs=2: one worker process, and this process runs the files no worker has
+    # taken yet, from the last; every file once, the log once and in input order
+    files = f2_raw["dark"][:4]
+    names = [os.path.basename(f) for f in files]
+    with caplog.at_level(logging.DEBUG):
+        make_reduce(files, "failing", jobs=2, min_pixels=0).runr()
+    ran = [(name, pid) for primitive, name, pid in counted(workdir) if primitive == "failOn"]
+    assert sorted(name for name, _ in ran) == sorted(names)
+    pids = {pid for _, pid in ran}
+    assert os.getpid() in pids and pids - {os.getpid()}
+    # the first file is always a worker's, the last one (taken first) this process's
+    assert dict(ran)[names[0]] != os.getpid() and dict(ran)[names[-1]] == os.getpid()
+    looked = [r.getMessage() for r in caplog.records if "failOn looked at" in r.getMessage()]
+    assert looked == [f"failOn looked at {name}" for name in names]
 
 
 def test_small_images_stay_in_this_process(workdir, f2_raw):
@@ -125,3 +143,37 @@ def test_a_result_whose_wcs_has_no_exact_fits_form_comes_back_whole(workdir, f2_
     a.write(str(tmp_path / "roundtrip.fits"))
     assert astrodata.open(str(tmp_path / "roundtrip.fits"))[0].wcs(100.5, 200.5) != \
         a[0].wcs(100.5, 200.5)
+
+
+def test_serial_per_file_step_puts_each_output_on_disk_before_the_next(tmp_path, monkeypatch,
+                                                                       f2_raw):
+    # jobs=1 on large frames: each output of a per-file step goes to its checkpoint
+    # (and is dropped from memory) before the next input is processed
+    import rerun_prims
+
+    import primitives.base as base
+
+    files = f2_raw["dark"][:3]
+    reference = reduce_in(tmp_path / "whole", monkeypatch, files, "per_file_only", jobs=1)
+    events = []
+    real_count, real_refer = rerun_prims.count, base.refer_to_file
+
+    def noting_count(name, ad):
+        events.append(("run", name, ad.orig_filename))
+        real_count(name, ad)
+
+    def noting_refer(ad, path):
+        events.append(("settled", ad.orig_filename))
+        return real_refer(ad, path)
+
+    monkeypatch.setattr(base, "SETTLE_MIN_PIXELS", 1)     # the test frames are small
+    monkeypatch.setattr(rerun_prims, "count", noting_count)
+    monkeypatch.setattr(base, "refer_to_file", noting_refer)
+    settled = reduce_in(tmp_path / "settled", monkeypatch, files, "per_file_only", jobs=1)
+    names = [os.path.basename(f) for f in files]
+    scale = [e for e in events if e[:2] == ("run", "scaleData") or e[0] == "settled"][:6]
+    assert scale == [event for name in names
+                     for event in (("run", "scaleData", name), ("settled", name))]
+    for name in settled.output_filenames:
+        assert pixels(tmp_path / "settled" / name) == pixels(tmp_path / "whole" / name)
+    assert settled.output_filenames == reference.output_filenames
