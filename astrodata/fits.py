@@ -24,6 +24,7 @@ import contextlib
 import copy
 import gzip
 import logging
+import math
 import mmap
 import os
 import tempfile
@@ -689,7 +690,14 @@ def _image_hdu(data: Any, header: fits.Header | None, name: str, ver: int) -> fi
 def _table_hdu(table: Table, name: str, ver: int | None) -> fits.BinTableHDU:
     from astropy.table import Table
 
-    hdu = fits.table_to_hdu(Table(table, copy=False))
+    table = Table(table, copy=False)
+    # a header holds no NaN or infinity: such meta values mean "not measured" and are
+    # left out (astropy would warn and skip them one by one)
+    undefined = [key for key, value in table.meta.items()
+                 if isinstance(value, float) and not math.isfinite(value)]
+    if undefined:
+        table.meta = {k: v for k, v in table.meta.items() if k not in undefined}
+    hdu = fits.table_to_hdu(table)
     hdu.header["EXTNAME"] = (name, "Extension name")
     if ver is not None:
         hdu.header["EXTVER"] = (ver, "Extension version")

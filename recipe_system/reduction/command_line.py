@@ -203,8 +203,9 @@ def build_parser() -> ReduceArgumentParser:
                              "unchanged (auto, the default), recompute everything (always), "
                              "or refuse to overwrite an existing product (never)")
     parser.add_argument("--jobs", "-j", type=_positive_int, default=None, metavar="N",
-                        help="worker processes for per-file primitives (default: the number "
-                             "of cores; 1 = serial)")
+                        help="processes for per-file primitives: this one and N-1 workers "
+                             "(default: the number of cores; 1 = serial); with --group-by, "
+                             "reductions run at once")
     parser.add_argument("--cluster", default=None, metavar="ADDRESS",
                         help="run the reduction(s) on a Dask scheduler (tcp://HOST:PORT), or "
                              "'local[:N]' for a local cluster of N worker processes")

@@ -29,8 +29,9 @@ Re-runs, provenance and parallel work (issue 10):
   ``REDUCTION`` table (recipe, parameters, inputs with MD5, calibrations,
   version) read by ``provenance FILE`` and by ``replay = FILE``
   (``reduce --replay FILE``).
-* ``jobs`` (default: the cores) worker processes run the primitives declared
-  ``per_file``; ``cal_cache`` pins and records calibration choices.
+* ``jobs`` (default: the cores) processes, this one and ``jobs - 1``
+  workers, run the primitives declared ``per_file``; ``cal_cache`` pins and
+  records calibration choices.
 * ``group_by`` (``'group'`` or ``'night'``) splits the inputs into
   independent reductions, calibrations first; with ``executor`` (or
   ``cluster``, a Dask scheduler address) they run there::
@@ -159,8 +160,9 @@ class Reduce:
     drpkg, adpkg : str or None
         Plug-in modules imported before mapping.
     jobs : int or None
-        Worker processes for per-file primitives (None: the number of cores,
-        or ``[reduce] jobs`` of the configuration file; 1: serial).
+        Processes for per-file primitives, this one and ``jobs - 1`` workers
+        (None: the number of cores, or ``[reduce] jobs`` of the configuration
+        file; 1: serial).
     reprocess : {'auto', 'always', 'never'} or None
         Re-run policy (None: ``[reduce] reprocess`` of the configuration file,
         else ``'auto'``); see :mod:`recipe_system.cache`.

@@ -31,9 +31,11 @@ from truth_checks import (  # noqa: E402
     block_chi2,
     centroid_offsets,
     frame_psfs,
+    isolated,
     sky_statistics,
     truth_star_photometry,
     visible_bad_pixels,
+    world_to_pixel,
 )
 
 pytestmark = pytest.mark.slow
@@ -242,6 +244,39 @@ def test_stack_star_positions_follow_the_wcs(stack, photometry, record_property)
     rms = float(np.sqrt(np.mean(dx**2 + dy**2)))
     record_property("position_rms_px", round(rms, 4))
     assert rms < 0.1
+
+
+def test_detected_star_fwhm_matches_the_truth_seeing(f2, truth, record_property):
+    """detectSources on each sky-subtracted frame: FWHM of isolated truth stars (S/N >= 20)
+    within 5% of that frame's simulated seeing (the pixel adds ~2% at 4.4 pixels)."""
+    from primitives.f2 import F2Image
+
+    catalog = truth["catalog"]
+    ratios = []
+    for name in truth["roles"]["science"]:
+        path = f2.playground / name.replace(".fits", "_skyCorrected.fits")
+        ad = astrodata.open(str(path))
+        F2Image([ad]).detectSources()
+        ext = ad[0]
+        objcat = ext.OBJCAT
+        x_all, y_all = world_to_pixel(ext, catalog["ra"], catalog["dec"])
+        flux = np.asarray(catalog["flux_e_per_s"], float)
+        star = np.asarray(catalog["type"] == "star")
+        alone = isolated(x_all, y_all, flux, 15.0) & star
+        sx, sy = x_all[alone], y_all[alone]
+        ox = np.asarray(objcat["X_IMAGE"], float) - 1
+        oy = np.asarray(objcat["Y_IMAGE"], float) - 1
+        snr = np.asarray(objcat["FLUX_AUTO"]) / np.asarray(objcat["FLUXERR_AUTO"])
+        good = (snr >= 20) & (np.asarray(objcat["FLAGS"]) == 0)
+        near = np.hypot(ox[:, None] - sx[None, :], oy[:, None] - sy[None, :]).min(axis=1) < 1.5
+        fwhm = np.asarray(objcat["FWHM_IMAGE"], float)[good & near]
+        if len(fwhm) == 0:
+            continue
+        ratios.append(float(np.median(fwhm)) * ad.pixel_scale()
+                      / truth["files"][name]["psf_fwhm_arcsec"])
+    record_property("fwhm_over_seeing", np.round(ratios, 3).tolist())
+    assert len(ratios) >= 5
+    assert np.all(np.abs(np.asarray(ratios) - 1) < 0.05)
 
 
 def test_stack_sky_is_zero(stack):
