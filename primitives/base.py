@@ -753,13 +753,11 @@ class PrimitivesBASE:
         """A per-file step run here, input by input, each output settled at once (see settle)."""
         outputs = []
         began = time.perf_counter()
+        # progress() gives the private pages of each settled frame back before the next
         for index, ad in enumerate(self.progress(adinputs, call.name)):
             out = call(ad)
             self.settle(out, index)
             outputs.append(out)
-            del ad, out
-            # the private pages of the frame just settled go back to the system now
-            release_freed_memory(collect=False)
         _SECONDS_PER_FILE[call.name] = (time.perf_counter() - began) / len(adinputs)
         return outputs
 

@@ -34,7 +34,7 @@ from gempy.library.resample import (
     resample_image,
 )
 from gempy.library.resample import pixel_scale as wcs_pixel_scale
-from primitives.base import PrimitivesBASE, release_freed_memory
+from primitives.base import PrimitivesBASE
 from primitives.core.pixel_replacement import replace_flagged_pixels
 from primitives.core.register import affine_model
 from primitives.errors import PrimitiveError
@@ -237,10 +237,10 @@ class Resample(PrimitivesBASE):
             self._resample_one(ad, ad_mappings, shape, out_wcs, params)
             self.mark(ad)
             ad.update_filename(suffix=params["suffix"], strip=True)
-            # the output goes to disk now (the step holds one frame at a time),
-            # and the pages of the input read from its memory-mapped file go back
+            # the output goes to disk now (the step holds one frame at a time); the
+            # pages of the input read from its memory-mapped file go back before the
+            # next frame (progress)
             self.settle(ad, index)
-            release_freed_memory(collect=False)
         return adinputs
 
     def _resample_reference(self, adinputs: list, reference: Any) -> Any:
