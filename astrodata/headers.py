@@ -17,6 +17,7 @@ import gzip
 import itertools
 import os
 import re
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -663,7 +664,11 @@ def _card_image(keyword: str, value: Any, comment: str | None) -> str:
         image = f"{keyword:8}= {quoted:20} / {comment}"
         if len(image) <= CARD_SIZE and not value.endswith(" "):
             return f"{image:80}"
-    return fits.Card(keyword, value, comment).image
+    with warnings.catch_warnings():
+        # a long value (a long file name) leaves no room for all of our comment:
+        # astropy shortens it, which is all that can be done
+        warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+        return fits.Card(keyword, value, comment).image
 
 
 def set_new_keyword(header: fits.Header, keyword: str, value: Any, comment: str) -> None:
@@ -671,7 +676,9 @@ def set_new_keyword(header: fits.Header, keyword: str, value: Any, comment: str)
     if isinstance(header, LazyHeader):
         header.add_new(keyword, value, comment)
     else:
-        header[keyword] = (value, comment)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+            header[keyword] = (value, comment)
 
 
 class FitsHeaderCollection:
