@@ -539,6 +539,56 @@ class StepCache:
                                 removed += 1
         return removed
 
+    def files_in_use(self) -> set[str]:
+        """The checkpoint files of the objects this reduction made or reused (absolute paths)."""
+        used = {self._absolute(info.file) for info in self._info.values() if info.file}
+        for record in self._records:
+            for obj in record.get("after", {}).get("objects", []):
+                if obj.get("file"):
+                    used.add(self._absolute(obj["file"]))
+        return used
+
+    def prune(self, max_bytes: int, keep: set[str] = frozenset(),
+              min_age: float = 600.0) -> tuple[int, int]:
+        """Delete the least recently used checkpoints until ``objects/`` holds at most `max_bytes`.
+
+        Files in `keep` (absolute paths: those of the reduction just run) and
+        files used less than `min_age` seconds ago (those of reductions
+        running at the same time in this cache) are never deleted. A
+        checkpoint is "used" when written or reused (its access time is set
+        then). The step records stay: a step whose checkpoint is gone is
+        simply computed again when next needed. Returns (files deleted,
+        bytes freed).
+        """
+        recent = time.time() - min_age
+        files = []
+        total = 0
+        for root, _, names in os.walk(os.path.join(self.directory, "objects")):
+            for name in names:
+                if name.startswith("."):
+                    continue
+                path = os.path.join(root, name)
+                try:
+                    stat = os.stat(path)
+                except OSError:
+                    continue
+                total += stat.st_size
+                used = max(stat.st_atime, stat.st_mtime)
+                if path not in keep and used < recent:
+                    files.append((used, stat.st_size, path))
+        removed = freed = 0
+        for _, size, path in sorted(files):
+            if total <= max_bytes:
+                break
+            try:
+                os.unlink(path)
+            except OSError:
+                continue
+            total -= size
+            removed += 1
+            freed += size
+        return removed, freed
+
     def load_checksums(self, p: Any) -> None:
         """Give `p` the MD5 checksums computed by earlier runs of files unchanged since.
 
@@ -1066,6 +1116,9 @@ class StepCache:
             stat = os.stat(path)
         except OSError:
             return None
+        # reused: its access time says so to prune() (least recently used go first)
+        with contextlib.suppress(OSError):
+            os.utime(path, ns=(time.time_ns(), stat.st_mtime_ns))
         memo = (path, stat.st_size, stat.st_mtime_ns)
         checksum = self._verified.get(memo)
         if checksum is None:

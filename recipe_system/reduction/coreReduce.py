@@ -94,6 +94,9 @@ from recipe_system.reduction.command_line import (
 __all__ = ["REDUCTION_TABLE", "Reduce", "plan_reductions"]
 
 _FRAME = "=" * 80
+#: Default cap of the step cache's checkpoints (``[reduce] cache_max_gb``), GB: about
+#: five variants of the full-size F2 tutorial.
+DEFAULT_CACHE_MAX_GB = 50.0
 
 #: Name of the top-level table recording how a product was made.
 REDUCTION_TABLE = "REDUCTION"
@@ -186,6 +189,12 @@ class Reduce:
         Which step outputs are saved (``StepCache``; None: ``[reduce]
         checkpoint_min_seconds`` of the configuration file, else ``'auto'``;
         0 saves every step).
+    cache_max_gb : float, 'none' or None
+        Cap of the step cache's checkpoints: after a reduction, the least
+        recently used ones beyond it are deleted, never those of that
+        reduction or used in the last 10 minutes (None: ``[reduce]
+        cache_max_gb`` of the configuration file, else 50 GB; ``'none'``: no
+        cap).
     min_pixels : int or None
         Smallest image sent to worker processes (None: the executor's default).
     output_filenames : list of str
@@ -226,6 +235,7 @@ class Reduce:
         self.calibration_databases: list | None = None
         self.cache_dir: str | None = None
         self.checkpoint_min_seconds: float | str | None = None
+        self.cache_max_gb: float | str | None = None
         self.min_pixels: int | None = None
         self.step_reports: list[StepReport] = []
         self.reduction_results: list[dict[str, Any]] = []
@@ -324,6 +334,39 @@ class Reduce:
         except (TypeError, ValueError):
             raise ConfigError(f"checkpoint_min_seconds = {value!r}: expected a number of "
                               f"seconds or 'auto'") from None
+
+    def _cache_max_bytes(self) -> int | None:
+        """The step cache cap in bytes (None: no cap).
+
+        ``cache_max_gb`` (the attribute, else ``[reduce] cache_max_gb``, else
+        ``DEFAULT_CACHE_MAX_GB``); ``'none'`` lifts the cap.
+        """
+        value = self.cache_max_gb
+        if value is None:
+            value = self._config_value("cache_max_gb")
+        if value is None:
+            value = DEFAULT_CACHE_MAX_GB
+        if str(value).strip().lower() in ("none", "off", "unlimited"):
+            return None
+        try:
+            gigabytes = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"cache_max_gb = {value!r}: expected a number of GB or 'none'") \
+                from None
+        if gigabytes < 0:
+            raise ConfigError(f"cache_max_gb = {value!r} is negative")
+        return int(gigabytes * 1e9)
+
+    def _prune_cache(self, cache: StepCache) -> None:
+        """Keep the step cache under ``cache_max_gb``: least recently used checkpoints go first."""
+        limit = self._cache_max_bytes()
+        if limit is None:
+            return
+        removed, freed = cache.prune(limit, keep=cache.files_in_use())
+        if removed:
+            self.log.stdinfo(f"Step cache: removed the {removed} least recently used "
+                             f"checkpoint(s) ({freed / 1e9:.2f} GB) to stay under "
+                             f"{limit / 1e9:g} GB (cache_max_gb)")
 
     # -- the reduction ----------------------------------------------------
     def _open_inputs(self) -> list:
@@ -556,6 +599,7 @@ class Reduce:
             for path in p.transfer_files:
                 if os.path.exists(path):
                     os.unlink(path)
+        self._prune_cache(cache)
         self.step_reports = list(cache.reports)
         self.recipename = label
         self._summary = cache.summary_lines()

@@ -374,3 +374,47 @@ def test_a_calibration_stored_again_unchanged_does_not_invalidate_its_users(work
     again = make_reduce(science, caldb=caldb_path)
     again.runr()
     assert [s for _, s in statuses(again)] == ["reused", "reused", "reused"]
+
+
+def _objects(workdir):
+    return sorted(p for p in (workdir / ".reducecache" / "objects").rglob("*.fits"))
+
+
+def test_the_cache_cap_removes_the_least_recently_used_variant(workdir, f2_raw, caplog):
+    # make_reduce keeps every step (checkpoint_min_seconds=0): each variant leaves
+    # its checkpoints; a cap of one variant keeps the latest run's and removes the
+    # other's, which is then simply computed again
+    darks = f2_raw["dark"][:3]
+    make_reduce(darks, "chain", cache_max_gb="none").runr()
+    first = set(_objects(workdir))
+    one_variant = sum(p.stat().st_size for p in first)
+    hour_ago = time.time() - 3600       # files of the last 10 minutes are never removed
+    for path in first:
+        os.utime(path, (hour_ago, hour_ago))
+    make_reduce(darks, "chain", cache_max_gb="none",
+                uparms=[("scaleData:factor", 3.0)]).runr()
+    second = set(_objects(workdir)) - first
+    assert second
+    with caplog.at_level("INFO"):
+        capped = make_reduce(darks, "chain", uparms=[("scaleData:factor", 3.0)],
+                             cache_max_gb=1.05 * one_variant / 1e9)
+        capped.runr()
+    assert [s for _, s in statuses(capped)] == ["reused", "reused", "reused"]
+    left = set(_objects(workdir))
+    assert second <= left                      # the run's own checkpoints stay
+    assert sum(p.stat().st_size for p in left) <= 1.05 * one_variant
+    assert any("least recently used" in r.getMessage() for r in caplog.records)
+    # the removed variant is computed again, with the same product
+    product = pixels(workdir / PRODUCT)
+    again = make_reduce(darks, "chain", cache_max_gb="none")
+    again.runr()
+    assert [s for _, s in statuses(again)] == ["rerun", "rerun", "rerun"]   # recorded, file gone
+    make_reduce(darks, "chain", cache_max_gb="none", uparms=[("scaleData:factor", 3.0)]).runr()
+    assert pixels(workdir / PRODUCT) == product
+
+
+def test_the_cache_cap_is_read_from_the_configuration(workdir, f2_raw, tmp_path):
+    config = tmp_path / "dragonsrc"
+    config.write_text("[reduce]\ncache_max_gb = lots\n")
+    with pytest.raises(ReduceError, match="cache_max_gb"):
+        make_reduce(f2_raw["dark"][:2], "chain", config_file=str(config)).runr()
