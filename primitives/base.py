@@ -112,6 +112,7 @@ __all__ = [
     "refer_to_file",
     "release_freed_memory",
     "replay_log",
+    "write_exact",
     "write_scratch",
     "written_exactly",
 ]
@@ -298,6 +299,19 @@ def write_scratch(ad: Any, path: str | os.PathLike) -> str:
             os.remove(tmp)
         raise
     return target
+
+
+def write_exact(ad: Any, path: str | os.PathLike) -> str | None:
+    """Write `ad` to `path` (:func:`write_scratch`) and return the file's :func:`file_digest`.
+
+    None (and no file) when FITS holds only an approximation of `ad`'s WCS
+    (:func:`written_exactly`): such a file cannot stand for the object.
+    """
+    write_scratch(ad, path)
+    if not written_exactly(path):
+        os.unlink(path)
+        return None
+    return file_digest(path)
 
 
 def file_digest(path: str | os.PathLike) -> str:
@@ -734,18 +748,15 @@ class PrimitivesBASE:
         Call it once the output will not change any more (after ``mark`` and
         ``update_filename``).
         """
+        if not self._step_saves_results() or len(self._call_stack) != 1 \
+                or not is_large_frame(ad):
+            return False
         context = self._step_context
-        if context is None or not getattr(context, "saves_results", False) \
-                or len(self._call_stack) != 1:
-            return False
-        if not is_large_frame(ad):
-            return False
         path = context.object_target(index)[0]
-        write_scratch(ad, path)
-        if not written_exactly(path):
-            os.unlink(path)
+        checksum = write_exact(ad, path)
+        if checksum is None:
             return False
-        context.register_result(ad, path, file_digest(path))
+        context.register_result(ad, path, checksum)
         refer_to_file(ad, path)
         return True
 
@@ -763,10 +774,14 @@ class PrimitivesBASE:
 
     def _settles_per_file(self, adinputs: list) -> bool:
         """Whether a per-file step on `adinputs` run here is worth settling input by input."""
-        context = self._step_context
-        if len(adinputs) < 2 or context is None or not getattr(context, "saves_results", False):
+        if len(adinputs) < 2 or not self._step_saves_results():
             return False
         return any(is_large_frame(ad) for ad in adinputs)
+
+    def _step_saves_results(self) -> bool:
+        """Whether the step running now is one whose results the step cache saves."""
+        context = self._step_context
+        return context is not None and bool(getattr(context, "saves_results", False))
 
     def _release_idle_workers(self, adinputs: list) -> None:
         """Stop idle pool workers before a step that holds large frames (see executors)."""
@@ -781,8 +796,7 @@ class PrimitivesBASE:
             return False
         pixels = max(_pixel_count(ad) for ad in adinputs)
         seconds = _SECONDS_PER_FILE.get(label)
-        context = self._step_context
-        if context is not None and getattr(context, "saves_results", False):
+        if self._step_saves_results():
             # the step cache saves inputs and results anyway: a worker reads the
             # input's checkpoint and writes its result where the checkpoint goes,
             # so the hand-over is mostly work the step does in any case and even
@@ -1356,12 +1370,9 @@ def _run_task_in_worker(task: _ParallelTask) -> _TaskResult:
             if pushed:
                 owner._call_stack.pop()
         if hasattr(value, "phu"):
-            ad_path = value.path
-            write_scratch(value, task.target)
-            if written_exactly(task.target):
-                value = FileRef(task.target, ad_path, None, file_digest(task.target))
-            else:
-                os.unlink(task.target)      # sent back whole: a file would lose its WCS
+            checksum = write_exact(value, task.target)
+            if checksum is not None:        # else sent back whole: a file would lose its WCS
+                value = FileRef(task.target, value.path, None, checksum)
     except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
         error = exc
     finally:
