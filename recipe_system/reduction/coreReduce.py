@@ -357,9 +357,8 @@ class Reduce:
             raise ConfigError(f"cache_max_gb = {value!r} is negative")
         return int(gigabytes * 1e9)
 
-    def _prune_cache(self, cache: StepCache) -> None:
-        """Keep the step cache under ``cache_max_gb``: least recently used checkpoints go first."""
-        limit = self._cache_max_bytes()
+    def _prune_cache(self, cache: StepCache, limit: int | None) -> None:
+        """Keep the step cache under `limit` bytes: least recently used checkpoints go first."""
         if limit is None:
             return
         removed, freed = cache.prune(limit, keep=cache.files_in_use())
@@ -552,6 +551,7 @@ class Reduce:
         caldb = self._calibration_provider(ucals)
         p = self._make_primitives(pclass, adinputs, uparms, ucals, caldb)
         cache = StepCache(self.cache_dir, reprocess, self._checkpoint_seconds())
+        cache_limit = self._cache_max_bytes()      # a bad value stops the run before it starts
         cache.remove_stale_temporaries()
         cache.load_checksums(p)
         p.step_cache = cache
@@ -599,7 +599,7 @@ class Reduce:
             for path in p.transfer_files:
                 if os.path.exists(path):
                     os.unlink(path)
-        self._prune_cache(cache)
+        self._prune_cache(cache, cache_limit)
         self.step_reports = list(cache.reports)
         self.recipename = label
         self._summary = cache.summary_lines()

@@ -418,3 +418,4 @@ def test_the_cache_cap_is_read_from_the_configuration(workdir, f2_raw, tmp_path)
     config.write_text("[reduce]\ncache_max_gb = lots\n")
     with pytest.raises(ReduceError, match="cache_max_gb"):
         make_reduce(f2_raw["dark"][:2], "chain", config_file=str(config)).runr()
+    assert not runs_of(workdir, "scaleData")          # refused before any step ran
